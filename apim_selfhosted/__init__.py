@@ -22,15 +22,19 @@ _EXPORTS: dict[str, str] = {
     "ApimSelfhostedError": "apim_selfhosted.errors",
     "AuthenticationError": "apim_selfhosted.errors",
     "AuthorizationError": "apim_selfhosted.errors",
+    "AzureCloud": "apim_selfhosted.models",
     "ClusterUnreachableError": "apim_selfhosted.errors",
     "FieldConflictError": "apim_selfhosted.errors",
+    "Gateway": "apim_selfhosted.models",
     "GatewayNotFoundError": "apim_selfhosted.errors",
     "InvalidManifestError": "apim_selfhosted.errors",
+    "KeyType": "apim_selfhosted.models",
     "KubernetesError": "apim_selfhosted.errors",
     "ManagementError": "apim_selfhosted.errors",
     "RolloutError": "apim_selfhosted.errors",
     "RotationError": "apim_selfhosted.errors",
     "SpecError": "apim_selfhosted.errors",
+    "Token": "apim_selfhosted.models",
     "TokenError": "apim_selfhosted.errors",
 }
 
@@ -40,15 +44,19 @@ __all__ = [
     "ApimSelfhostedError",
     "AuthenticationError",
     "AuthorizationError",
+    "AzureCloud",
     "ClusterUnreachableError",
     "FieldConflictError",
+    "Gateway",
     "GatewayNotFoundError",
     "InvalidManifestError",
+    "KeyType",
     "KubernetesError",
     "ManagementError",
     "RolloutError",
     "RotationError",
     "SpecError",
+    "Token",
     "TokenError",
     "__version__",
 ]
@@ -68,6 +76,12 @@ if TYPE_CHECKING:
         RotationError,
         SpecError,
         TokenError,
+    )
+    from apim_selfhosted.models import (
+        AzureCloud,
+        Gateway,
+        KeyType,
+        Token,
     )
 
 
