@@ -24,18 +24,24 @@ _EXPORTS: dict[str, str] = {
     "AuthorizationError": "apim_selfhosted.errors",
     "AzureCloud": "apim_selfhosted.models",
     "ClusterUnreachableError": "apim_selfhosted.errors",
+    "DeploymentSpec": "apim_selfhosted.models",
+    "EntraAppAuth": "apim_selfhosted.models",
+    "ExistingSecretAuth": "apim_selfhosted.models",
     "FieldConflictError": "apim_selfhosted.errors",
     "Gateway": "apim_selfhosted.models",
     "GatewayNotFoundError": "apim_selfhosted.errors",
+    "GatewayTokenAuth": "apim_selfhosted.models",
     "InvalidManifestError": "apim_selfhosted.errors",
     "KeyType": "apim_selfhosted.models",
     "KubernetesError": "apim_selfhosted.errors",
     "ManagementError": "apim_selfhosted.errors",
     "RolloutError": "apim_selfhosted.errors",
     "RotationError": "apim_selfhosted.errors",
+    "SecretKeyRef": "apim_selfhosted.models",
     "SpecError": "apim_selfhosted.errors",
     "Token": "apim_selfhosted.models",
     "TokenError": "apim_selfhosted.errors",
+    "WorkloadIdentityAuth": "apim_selfhosted.models",
 }
 
 # A literal list so that linters and type checkers see the re-exports; a test keeps it equal
@@ -46,18 +52,24 @@ __all__ = [
     "AuthorizationError",
     "AzureCloud",
     "ClusterUnreachableError",
+    "DeploymentSpec",
+    "EntraAppAuth",
+    "ExistingSecretAuth",
     "FieldConflictError",
     "Gateway",
     "GatewayNotFoundError",
+    "GatewayTokenAuth",
     "InvalidManifestError",
     "KeyType",
     "KubernetesError",
     "ManagementError",
     "RolloutError",
     "RotationError",
+    "SecretKeyRef",
     "SpecError",
     "Token",
     "TokenError",
+    "WorkloadIdentityAuth",
     "__version__",
 ]
 
@@ -79,9 +91,15 @@ if TYPE_CHECKING:
     )
     from apim_selfhosted.models import (
         AzureCloud,
+        DeploymentSpec,
+        EntraAppAuth,
+        ExistingSecretAuth,
         Gateway,
+        GatewayTokenAuth,
         KeyType,
+        SecretKeyRef,
         Token,
+        WorkloadIdentityAuth,
     )
 
 
