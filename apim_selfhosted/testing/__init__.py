@@ -14,7 +14,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS: dict[str, str] = {}
+_EXPORTS: dict[str, str] = {
+    "FakeApim": "apim_selfhosted.testing.apim",
+}
 
 __all__ = sorted(_EXPORTS)
 
