@@ -20,10 +20,13 @@ __version__ = "0.1.0"
 # `import apim_selfhosted` stays light. Keep in step with the TYPE_CHECKING block below.
 _EXPORTS: dict[str, str] = {
     "ApimSelfhostedError": "apim_selfhosted.errors",
+    "Applied": "apim_selfhosted.results",
     "AuthenticationError": "apim_selfhosted.errors",
     "AuthorizationError": "apim_selfhosted.errors",
     "AzureCloud": "apim_selfhosted.models",
+    "Check": "apim_selfhosted.results",
     "ClusterUnreachableError": "apim_selfhosted.errors",
+    "DeployResult": "apim_selfhosted.results",
     "DeploymentSpec": "apim_selfhosted.models",
     "EntraAppAuth": "apim_selfhosted.models",
     "ExistingSecretAuth": "apim_selfhosted.models",
@@ -33,14 +36,20 @@ _EXPORTS: dict[str, str] = {
     "GatewayTokenAuth": "apim_selfhosted.models",
     "InvalidManifestError": "apim_selfhosted.errors",
     "KeyType": "apim_selfhosted.models",
+    "KubernetesApplier": "apim_selfhosted.kube",
     "KubernetesError": "apim_selfhosted.errors",
     "ManagementError": "apim_selfhosted.errors",
+    "Plan": "apim_selfhosted.results",
+    "ProgressEvent": "apim_selfhosted.results",
     "RolloutError": "apim_selfhosted.errors",
+    "RolloutStatus": "apim_selfhosted.results",
     "RotationError": "apim_selfhosted.errors",
     "SecretKeyRef": "apim_selfhosted.models",
     "SpecError": "apim_selfhosted.errors",
     "Token": "apim_selfhosted.models",
     "TokenError": "apim_selfhosted.errors",
+    "VerificationError": "apim_selfhosted.errors",
+    "VerifyReport": "apim_selfhosted.results",
     "WorkloadIdentityAuth": "apim_selfhosted.models",
 }
 
@@ -48,10 +57,13 @@ _EXPORTS: dict[str, str] = {
 # to the keys of _EXPORTS (plus __version__) and sorted.
 __all__ = [
     "ApimSelfhostedError",
+    "Applied",
     "AuthenticationError",
     "AuthorizationError",
     "AzureCloud",
+    "Check",
     "ClusterUnreachableError",
+    "DeployResult",
     "DeploymentSpec",
     "EntraAppAuth",
     "ExistingSecretAuth",
@@ -61,14 +73,20 @@ __all__ = [
     "GatewayTokenAuth",
     "InvalidManifestError",
     "KeyType",
+    "KubernetesApplier",
     "KubernetesError",
     "ManagementError",
+    "Plan",
+    "ProgressEvent",
     "RolloutError",
+    "RolloutStatus",
     "RotationError",
     "SecretKeyRef",
     "SpecError",
     "Token",
     "TokenError",
+    "VerificationError",
+    "VerifyReport",
     "WorkloadIdentityAuth",
     "__version__",
 ]
@@ -88,6 +106,10 @@ if TYPE_CHECKING:
         RotationError,
         SpecError,
         TokenError,
+        VerificationError,
+    )
+    from apim_selfhosted.kube import (
+        KubernetesApplier,
     )
     from apim_selfhosted.models import (
         AzureCloud,
@@ -100,6 +122,15 @@ if TYPE_CHECKING:
         SecretKeyRef,
         Token,
         WorkloadIdentityAuth,
+    )
+    from apim_selfhosted.results import (
+        Applied,
+        Check,
+        DeployResult,
+        Plan,
+        ProgressEvent,
+        RolloutStatus,
+        VerifyReport,
     )
 
 

@@ -18,6 +18,7 @@ exception (``raise ... from exc``). No error text ever contains a token or a key
     │   ├── FieldConflictError             server-side apply conflict: .managers
     │   └── ClusterUnreachableError        no API server or unusable kubeconfig
     ├── RolloutError                       a rollout did not complete: .rollout
+    ├── VerificationError                  a verification check failed: .report
     └── RotationError                      a token rotation could not complete: .result
 
 Example:
@@ -217,6 +218,18 @@ class RolloutError(ApimSelfhostedError):
     def __init__(self, message: str, *, rollout: Any = None) -> None:
         super().__init__(message)
         self.rollout = rollout
+
+
+class VerificationError(ApimSelfhostedError):
+    """A gateway failed verification (``VerifyReport.raise_for_failure``).
+
+    Attributes:
+        report: The ``VerifyReport`` with the failed checks, their evidence and advice.
+    """
+
+    def __init__(self, message: str, *, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class RotationError(ApimSelfhostedError):
