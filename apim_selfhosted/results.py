@@ -558,3 +558,147 @@ class DeployResult(BaseModel):
         if self.verify is not None:
             parts += ["", self.verify._repr_markdown_()]
         return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Findings of the production profile (issue 2).
+# --------------------------------------------------------------------------------------------
+
+Severity = Literal["error", "warning", "info"]
+_SEVERITY_RANK: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
+
+
+class Finding(BaseModel):
+    """One thing :func:`~apim_selfhosted.profile.lint` has to say about a spec.
+
+    Example:
+        >>> f = Finding(rule="min-replicas", severity="error", path="replicas",
+        ...             message="1 replica; the profile wants at least 3",
+        ...             why="One pod is a single point of failure.",
+        ...             fix="Set replicas: 3 (or more).")
+        >>> print(f)
+        error   min-replicas  replicas: 1 replica; the profile wants at least 3
+                why: One pod is a single point of failure.
+                fix: Set replicas: 3 (or more).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: str = Field(description="Stable rule id, e.g. 'min-replicas'.")
+    severity: Severity = Field(description="'error' (blocks production), 'warning' or 'info'.")
+    path: str = Field(description="Dotted field path in the spec, e.g. 'image.tag'.")
+    message: str = Field(description="What is wrong, in this spec's terms.")
+    why: str = Field(description="Why it matters, in one line.")
+    fix: str = Field(description="How to fix it.")
+
+    def __str__(self) -> str:
+        pad = " " * 8
+        return (
+            f"{self.severity:<7} {self.rule}  {self.path}: {self.message}\n"
+            f"{pad}why: {self.why}\n{pad}fix: {self.fix}"
+        )
+
+    def _repr_markdown_(self) -> str:
+        return (
+            f"**{self.severity}** `{self.rule}` at `{self.path}`: {_md_escape(self.message)}  \n"
+            f"*Why:* {_md_escape(self.why)}  \n*Fix:* {_md_escape(self.fix)}"
+        )
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Orders findings errors first, then warnings, then infos, each by field path.
+
+    Args:
+        findings: Findings in any order.
+
+    Returns:
+        A new, sorted list.
+
+    Example:
+        >>> a = Finding(rule="r", severity="info", path="b", message="m", why="w", fix="f")
+        >>> b = Finding(rule="r", severity="error", path="a", message="m", why="w", fix="f")
+        >>> [f.severity for f in sort_findings([a, b])]
+        ['error', 'info']
+    """
+    return sorted(findings, key=lambda f: (_SEVERITY_RANK[f.severity], f.path, f.rule))
+
+
+def findings_markdown(findings: list[Finding]) -> str:
+    """A Markdown table of findings, for notebooks and reports.
+
+    Args:
+        findings: The findings.
+
+    Returns:
+        A table with severity, rule, field, message and fix (or a line saying none).
+
+    Example:
+        >>> findings_markdown([])
+        'No findings: the spec meets the production profile.'
+    """
+    if not findings:
+        return "No findings: the spec meets the production profile."
+    rows = ["| severity | rule | field | message | fix |", "|---|---|---|---|---|"]
+    for f in findings:
+        message, fix = _md_escape(f.message), _md_escape(f.fix)
+        rows.append(f"| {f.severity} | `{f.rule}` | `{f.path}` | {message} | {fix} |")
+    return "\n".join(rows)
+
+
+class GatewayStatus(BaseModel):
+    """A one-screen summary of a deployed gateway (``apim-selfhosted status``).
+
+    Example:
+        >>> print(GatewayStatus(gateway="contoso/gw1", namespace="apim", name="gw1",
+        ...                     exists=False))
+        gateway contoso/gw1 in apim/gw1: not deployed
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gateway: str = Field(description="The gateway as '<service>/<gateway>'.")
+    namespace: str = Field(description="The namespace.")
+    name: str = Field(description="The Deployment's name.")
+    exists: bool = Field(description="Whether the Deployment exists.")
+    image: str | None = Field(default=None, description="The gateway container's image.")
+    desired_replicas: int = Field(default=0, description="spec.replicas.")
+    ready_replicas: int = Field(default=0, description="status.readyReplicas.")
+    updated_replicas: int = Field(default=0, description="status.updatedReplicas.")
+    available_replicas: int = Field(default=0, description="status.availableReplicas.")
+    revision: str | None = Field(default=None, description="The Deployment's revision.")
+    rollout: str | None = Field(default=None, description="Rollout state, as kubectl says it.")
+    last_rollout: str | None = Field(
+        default=None, description="When the rollout last progressed (Progressing condition)."
+    )
+    token: Token | None = Field(default=None, description="The token in use (value hidden).")
+    token_remaining_days: float | None = Field(
+        default=None, description="Days of validity left at the time of the status."
+    )
+    token_problem: str | None = Field(
+        default=None, description="Why no token could be read, if so."
+    )
+
+    def __str__(self) -> str:
+        head = f"gateway {self.gateway} in {self.namespace}/{self.name}"
+        if not self.exists:
+            return f"{head}: not deployed"
+        lines = [
+            head,
+            f"  image     {self.image}",
+            f"  replicas  {self.ready_replicas}/{self.desired_replicas} ready, "
+            f"{self.updated_replicas} updated, {self.available_replicas} available",
+            f"  rollout   revision {self.revision or '-'}, {self.rollout or '-'}"
+            + (f" (last progress {self.last_rollout})" if self.last_rollout else ""),
+        ]
+        if self.token is not None:
+            lines.append(
+                f"  token     {self.token.key_type.value} key, expires "
+                f"{self.token.expires_on:%Y-%m-%d %H:%M} UTC ({self.token_remaining_days} days "
+                f"left), fingerprint {self.token.fingerprint}"
+            )
+        elif self.token_problem:
+            lines.append(f"  token     {self.token_problem}")
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return "```\n" + str(self) + "\n```"
