@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "EntraAppAuth": "apim_selfhosted.models",
     "ExistingSecretAuth": "apim_selfhosted.models",
     "FieldConflictError": "apim_selfhosted.errors",
+    "Finding": "apim_selfhosted.results",
     "Gateway": "apim_selfhosted.models",
     "GatewayNotFoundError": "apim_selfhosted.errors",
     "GatewayTokenAuth": "apim_selfhosted.models",
@@ -51,6 +52,9 @@ _EXPORTS: dict[str, str] = {
     "VerificationError": "apim_selfhosted.errors",
     "VerifyReport": "apim_selfhosted.results",
     "WorkloadIdentityAuth": "apim_selfhosted.models",
+    "render": "apim_selfhosted.render",
+    "to_yaml": "apim_selfhosted.render",
+    "token_secret_name": "apim_selfhosted.render",
 }
 
 # A literal list so that linters and type checkers see the re-exports; a test keeps it equal
@@ -68,6 +72,7 @@ __all__ = [
     "EntraAppAuth",
     "ExistingSecretAuth",
     "FieldConflictError",
+    "Finding",
     "Gateway",
     "GatewayNotFoundError",
     "GatewayTokenAuth",
@@ -89,6 +94,9 @@ __all__ = [
     "VerifyReport",
     "WorkloadIdentityAuth",
     "__version__",
+    "render",
+    "to_yaml",
+    "token_secret_name",
 ]
 
 if TYPE_CHECKING:
@@ -127,10 +135,16 @@ if TYPE_CHECKING:
         Applied,
         Check,
         DeployResult,
+        Finding,
         Plan,
         ProgressEvent,
         RolloutStatus,
         VerifyReport,
+    )
+    from apim_selfhosted.render import (
+        render,
+        to_yaml,
+        token_secret_name,
     )
 
 
