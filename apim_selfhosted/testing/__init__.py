@@ -16,6 +16,8 @@ from typing import Any
 
 _EXPORTS: dict[str, str] = {
     "FakeApim": "apim_selfhosted.testing.apim",
+    "KubeEmulator": "apim_selfhosted.testing.kube.emulator",
+    "KubeUser": "apim_selfhosted.testing.kube.emulator",
 }
 
 __all__ = sorted(_EXPORTS)
