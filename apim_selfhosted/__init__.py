@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "KubernetesError": "apim_selfhosted.errors",
     "ManagementError": "apim_selfhosted.errors",
     "Plan": "apim_selfhosted.results",
+    "ProductionProfile": "apim_selfhosted.profile",
     "ProgressEvent": "apim_selfhosted.results",
     "RolloutError": "apim_selfhosted.errors",
     "RolloutStatus": "apim_selfhosted.results",
@@ -52,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "VerificationError": "apim_selfhosted.errors",
     "VerifyReport": "apim_selfhosted.results",
     "WorkloadIdentityAuth": "apim_selfhosted.models",
+    "lint": "apim_selfhosted.profile",
     "render": "apim_selfhosted.render",
     "to_yaml": "apim_selfhosted.render",
     "token_secret_name": "apim_selfhosted.render",
@@ -82,6 +84,7 @@ __all__ = [
     "KubernetesError",
     "ManagementError",
     "Plan",
+    "ProductionProfile",
     "ProgressEvent",
     "RolloutError",
     "RolloutStatus",
@@ -94,6 +97,7 @@ __all__ = [
     "VerifyReport",
     "WorkloadIdentityAuth",
     "__version__",
+    "lint",
     "render",
     "to_yaml",
     "token_secret_name",
@@ -145,6 +149,10 @@ if TYPE_CHECKING:
         render,
         to_yaml,
         token_secret_name,
+    )
+    from apim_selfhosted.profile import (
+        ProductionProfile,
+        lint,
     )
 
 
