@@ -214,6 +214,7 @@ class FakeApim:
         self._services: dict[tuple[str, str, str], ServiceState] = {}
         self._principals: dict[str, PrincipalState] = {}
         self._faults: list[Fault] = []
+        self._hooks: dict[int, Callable[[], None]] = {}
         self._requests: list[RecordedRequest] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -836,6 +837,32 @@ class FakeApim:
             self._faults.append(fault)
         return fault
 
+    def on_request(
+        self, operation: str, callback: Callable[[], None], *, times: int | None = 1
+    ) -> Fault:
+        """Runs ``callback`` when a matching request arrives, before it is served.
+
+        For deterministic race tests: e.g. change a gateway (:meth:`touch_gateway`) between
+        the client's read and its conditional write.
+
+        Args:
+            operation: The operation id, e.g. ``Gateway_CreateOrUpdate``.
+            callback: Called with no arguments in the server thread.
+            times: For how many matching calls; ``None`` for no limit.
+
+        Returns:
+            The installed hook (a :class:`Fault` of kind ``latency`` with no delay).
+
+        Example:
+            >>> apim = FakeApim()
+            >>> apim.on_request("Gateway_Get", lambda: None).remaining
+            1
+        """
+        fault = self.inject_fault("latency", operation=operation, times=times)
+        with self._lock:
+            self._hooks[id(fault)] = callback
+        return fault
+
     def clear_faults(self) -> None:
         """Removes every injected fault.
 
@@ -846,6 +873,7 @@ class FakeApim:
             for fault in self._faults:
                 fault.remove()
             self._faults.clear()
+            self._hooks.clear()
 
     # ----------------------------------------------------------------- request log
 
@@ -1521,6 +1549,7 @@ _FAULT_ERRORS: dict[str, tuple[int, str, str]] = {
 class _RequestHandler(BaseHTTPRequestHandler):
     apim: FakeApim
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out without a delayed-ACK stall
     server_version = "FakeApim/1.0"
     sys_version = ""
 
@@ -1552,9 +1581,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         is_arm = split.path.lower().startswith("/subscriptions/")
-        status: int | None = None
         client_id: str | None = None
         operation: str | None = None
+        head = method == "HEAD"
         try:
             if is_arm:
                 operation, action, match = apim._route(method, split.path)
@@ -1570,32 +1599,43 @@ class _RequestHandler(BaseHTTPRequestHandler):
             else:
                 operation, status, payload, client_id = apim._entra(method, split.path, query, body)
                 headers = {}
-            self._send(status, payload, headers, head=method == "HEAD")
         except _ArmError as err:
-            status = err.status
-            self._send(status, err.body(), err.headers, head=method == "HEAD")
+            status, payload, headers = err.status, err.body(), err.headers
         except _DroppedError:
-            status = None
+            # Recorded before the connection closes, so a client never sees it unrecorded.
+            self._record(method, split.path, operation, None, client_id)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-        finally:
-            apim._record(
-                RecordedRequest(
-                    method=method,
-                    path=split.path,
-                    operation=operation,
-                    status=status,
-                    client_id=client_id,
-                )
+            return
+        self._record(method, split.path, operation, status, client_id)
+        self._send(status, payload, headers, head=head)
+
+    def _record(
+        self,
+        method: str,
+        path: str,
+        operation: str | None,
+        status: int | None,
+        client_id: str | None,
+    ) -> None:
+        self.apim._record(
+            RecordedRequest(
+                method=method, path=path, operation=operation, status=status, client_id=client_id
             )
+        )
 
     def _apply_fault(
         self, fault: Fault, operation: str | None, action: str | None, path: str
     ) -> None:
         rule = fault.rule
         if rule.kind == "latency":
-            time.sleep(rule.delay)
+            with self.apim._lock:
+                hook = self.apim._hooks.get(id(fault))
+            if hook is not None:
+                hook()
+            if rule.delay:
+                time.sleep(rule.delay)
             return
         if rule.kind == "drop":
             raise _DroppedError()
