@@ -1207,8 +1207,12 @@ class _Watch(threading.Thread):
                 return
             with self._lock:
                 self._resp = resp
+            if self.stopped.is_set():
+                resp.shutdown()
             try:
                 for line in _iter_lines(resp):
+                    if self.stopped.is_set():
+                        return
                     event = json.loads(line)
                     kind = event.get("type")
                     obj = event.get("object") or {}
