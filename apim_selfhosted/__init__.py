@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "Finding": "apim_selfhosted.results",
     "Gateway": "apim_selfhosted.models",
     "GatewayNotFoundError": "apim_selfhosted.errors",
+    "GatewayStatus": "apim_selfhosted.results",
     "GatewayTokenAuth": "apim_selfhosted.models",
     "InvalidManifestError": "apim_selfhosted.errors",
     "KeyType": "apim_selfhosted.models",
@@ -53,10 +54,12 @@ _EXPORTS: dict[str, str] = {
     "VerificationError": "apim_selfhosted.errors",
     "VerifyReport": "apim_selfhosted.results",
     "WorkloadIdentityAuth": "apim_selfhosted.models",
+    "deploy": "apim_selfhosted.steps",
     "lint": "apim_selfhosted.profile",
     "render": "apim_selfhosted.render",
     "to_yaml": "apim_selfhosted.render",
     "token_secret_name": "apim_selfhosted.render",
+    "verify": "apim_selfhosted.steps",
 }
 
 # A literal list so that linters and type checkers see the re-exports; a test keeps it equal
@@ -77,6 +80,7 @@ __all__ = [
     "Finding",
     "Gateway",
     "GatewayNotFoundError",
+    "GatewayStatus",
     "GatewayTokenAuth",
     "InvalidManifestError",
     "KeyType",
@@ -97,10 +101,12 @@ __all__ = [
     "VerifyReport",
     "WorkloadIdentityAuth",
     "__version__",
+    "deploy",
     "lint",
     "render",
     "to_yaml",
     "token_secret_name",
+    "verify",
 ]
 
 if TYPE_CHECKING:
@@ -135,24 +141,29 @@ if TYPE_CHECKING:
         Token,
         WorkloadIdentityAuth,
     )
-    from apim_selfhosted.results import (
-        Applied,
-        Check,
-        DeployResult,
-        Finding,
-        Plan,
-        ProgressEvent,
-        RolloutStatus,
-        VerifyReport,
+    from apim_selfhosted.profile import (
+        ProductionProfile,
+        lint,
     )
     from apim_selfhosted.render import (
         render,
         to_yaml,
         token_secret_name,
     )
-    from apim_selfhosted.profile import (
-        ProductionProfile,
-        lint,
+    from apim_selfhosted.results import (
+        Applied,
+        Check,
+        DeployResult,
+        Finding,
+        GatewayStatus,
+        Plan,
+        ProgressEvent,
+        RolloutStatus,
+        VerifyReport,
+    )
+    from apim_selfhosted.steps import (
+        deploy,
+        verify,
     )
 
 
