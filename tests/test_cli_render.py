@@ -1,0 +1,209 @@
+"""The apim-selfhosted command: render, lint, schema, the interim demo and the registry."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from apim_selfhosted import DeploymentSpec, Token
+from apim_selfhosted.cli import command, commands, main
+from apim_selfhosted.render import token_secret_name
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION = str(ROOT / "examples" / "production.yaml")
+PORTAL = str(ROOT / "examples" / "portal-equivalent.yaml")
+SIG = "c2VjcmV0LXNpZ25hdHVyZQ=="
+
+
+def token_text(gateway: str = "edge-gw-westeurope", stamp: str = "209912310000") -> str:
+    return f"GatewayKey {gateway}&{stamp}&{SIG}\n"
+
+
+def fresh_token_text(gateway: str = "edge-gw-westeurope") -> str:
+    from datetime import UTC, datetime, timedelta
+
+    stamp = (datetime.now(UTC) + timedelta(days=20)).strftime("%Y%m%d%H%M")
+    return token_text(gateway, stamp)
+
+
+def test_render_without_token(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", PORTAL]) == 0
+    out, err = capsys.readouterr()
+    docs = list(yaml.safe_load_all(out))
+    assert [d["kind"] for d in docs] == ["ConfigMap", "Deployment", "Service", "Service"]
+    assert "edge-gw-token" in err
+
+
+def test_render_with_token_redacts_unless_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token_file = tmp_path / "token.txt"
+    token_file.write_text(fresh_token_text())
+    assert main(["render", PRODUCTION, "--token-file", str(token_file)]) == 0
+    out, err = capsys.readouterr()
+    assert SIG not in out + err
+    secret = next(d for d in yaml.safe_load_all(out) if d["kind"] == "Secret")
+    assert secret["data"]["value"] == "<redacted>"
+    assert "--reveal-secrets" in err
+    spec = DeploymentSpec.from_file(PRODUCTION)
+    token = Token.parse(token_file.read_text())
+    assert secret["metadata"]["name"] == token_secret_name(spec, token)
+
+    target = tmp_path / "out.yaml"
+    args = ["render", PRODUCTION, "--token-file", str(token_file), "--reveal-secrets", "-o"]
+    assert main([*args, str(target)]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert SIG not in err
+    secret = next(d for d in yaml.safe_load_all(target.read_text()) if d["kind"] == "Secret")
+    assert secret["data"]["value"] != "<redacted>"
+
+
+def test_render_refuses_bad_tokens_without_echo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cases = {
+        "other.txt": fresh_token_text("someone-else"),
+        "long.txt": token_text(),  # valid until 2099: more than 30 days
+        "junk.txt": f"not a token {SIG}",
+    }
+    for name, text in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        assert main(["render", PRODUCTION, "--token-file", str(path)]) == 2
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert name in err
+        assert SIG not in err
+    assert main(["render", PRODUCTION, "--token-file", str(tmp_path / "missing.txt")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_bad_spec_is_exit_2_with_field_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(Path(PRODUCTION).read_text().replace("replicas: 3", "replicas: lots"))
+    for cmd in ("render", "lint"):
+        assert main([cmd, str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert str(bad) in err
+        assert "replicas" in err
+
+
+def test_lint_text_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lint", PRODUCTION]) == 0
+    assert "0 error(s), 0 warning(s), 0 info(s)" in capsys.readouterr().out
+    assert main(["lint", PORTAL]) == 1
+    out = capsys.readouterr().out
+    assert "pinned-image-tag" in out
+    assert "why:" in out
+    assert main(["lint", PORTAL, "--production-defaults"]) == 1  # the v2 tag stays the user's
+    assert "pinned-image-tag" in capsys.readouterr().out
+
+
+def test_lint_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lint", PORTAL, "--format", "json"]) == 1
+    findings = json.loads(capsys.readouterr().out)
+    assert {"rule", "severity", "path", "message", "why", "fix"} == set(findings[0])
+    assert findings[0]["severity"] == "error"
+    assert main(["lint", PRODUCTION, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_lint_checks_a_token_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y%m%d%H%M")
+    path = tmp_path / "t.txt"
+    path.write_text(token_text(stamp=soon))
+    assert main(["lint", PRODUCTION, "--token-file", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "token-validity" in out
+    assert SIG not in out
+    path.write_text(fresh_token_text())
+    assert main(["lint", PRODUCTION, "--token-file", str(path)]) == 0
+
+
+def test_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "DeploymentSpec"
+    assert set(schema["required"]) == {"gateway", "namespace"}
+    target = tmp_path / "schema.json"
+    assert main(["schema", "-o", str(target)]) == 0
+    assert json.loads(target.read_text()) == schema
+
+
+def test_demo_renders_and_lints_the_production_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "production.yaml" in out
+    assert "0 error(s)" in out
+    assert "Deployment/edge-gw" in out
+
+
+def test_help_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("render", "lint", "schema", "demo"):
+        assert name in out
+    assert main([]) == 2
+    assert main(["render"]) == 2
+    assert main(["lint", PRODUCTION, "--format", "xml"]) == 2
+
+
+def test_registry_lets_other_modules_add_and_replace_commands(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from apim_selfhosted import cli
+
+    before = cli._COMMANDS.copy()
+    try:
+
+        def configure(p: argparse.ArgumentParser) -> None:
+            p.add_argument("--name", default="world")
+
+        @command("greet", help="say hello", configure=configure)
+        def greet(args: argparse.Namespace) -> int:
+            print(f"hello {args.name}")
+            return 0
+
+        @command("demo", help="a replacement demo", configure=lambda p: None)
+        def other_demo(args: argparse.Namespace) -> int:
+            print("the full demo")
+            return 0
+
+        assert "greet" in commands()
+        assert main(["greet", "--name", "apim"]) == 0
+        assert capsys.readouterr().out == "hello apim\n"
+        assert main(["demo"]) == 0
+        assert capsys.readouterr().out == "the full demo\n"
+    finally:
+        cli._COMMANDS.clear()
+        cli._COMMANDS.update(before)
+
+
+def test_python_dash_m_and_console_script() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "apim_selfhosted", "lint", PRODUCTION],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "0 error(s)" in proc.stdout
+    script = Path(sys.executable).parent / "apim-selfhosted"
+    if script.exists():
+        proc = subprocess.run(
+            [str(script), "--version"], capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("apim-selfhosted ")
