@@ -34,6 +34,12 @@ _SUBRESOURCE_VERBS = {
     "log": ["get"],
 }
 
+_PATCH_CONTENT_TYPES = (
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+)
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 _EXTRA_DEFINITIONS = (
     _META + "Status",
@@ -312,16 +318,12 @@ class Documents:
             }
             if body:
                 if v3:
-                    operation["requestBody"] = {
-                        "content": {
-                            "*/*": {
-                                "schema": {
-                                    "$ref": ref if action != "patch" else prefix + _META + "Patch"
-                                }
-                            }
-                        },
-                        "required": True,
-                    }
+                    if action == "patch":
+                        patch_schema = {"schema": {"$ref": prefix + _META + "Patch"}}
+                        content = {t: patch_schema for t in _PATCH_CONTENT_TYPES}
+                    else:
+                        content = {"*/*": {"schema": {"$ref": ref}}}
+                    operation["requestBody"] = {"content": content, "required": True}
                 else:
                     operation["parameters"].append(
                         {"name": "body", "in": "body", "required": True, "schema": {"$ref": ref}}

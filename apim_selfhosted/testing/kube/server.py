@@ -539,15 +539,39 @@ class ApiServer:
         if route.name is not None:
             extra = f"metadata.name={route.name}"
             field_selector = f"{field_selector},{extra}" if field_selector else extra
-        try:
-            watch = self.store.watch(
+        initial: list[dict[str, Any]] = []
+        send_initial = req.flag("sendInitialEvents")
+        if send_initial and not bookmarks:
+            raise ApiError.invalid(
                 rt,
-                route.namespace,
-                resource_version=rv,
-                label_selector=req.q("labelSelector"),
-                field_selector=field_selector,
-                allow_bookmarks=bookmarks,
+                "",
+                [
+                    (
+                        "FieldValueForbidden",
+                        "allowWatchBookmarks",
+                        "Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true",
+                    )
+                ],
             )
+        try:
+            with self.store.lock:
+                if send_initial:
+                    # the "watch list" protocol: current state as ADDED events, then a bookmark
+                    # annotated k8s.io/initial-events-end, then changes
+                    initial, rv = self.store.list(
+                        rt,
+                        route.namespace,
+                        label_selector=req.q("labelSelector"),
+                        field_selector=field_selector,
+                    )
+                watch = self.store.watch(
+                    rt,
+                    route.namespace,
+                    resource_version=rv,
+                    label_selector=req.q("labelSelector"),
+                    field_selector=field_selector,
+                    allow_bookmarks=bookmarks,
+                )
         except ApiError as err:
             if err.code != 410:
                 raise
@@ -560,6 +584,13 @@ class ApiServer:
             deadline = time.monotonic() + timeout
             next_bookmark = time.monotonic() + self.bookmark_interval
             try:
+                if send_initial:
+                    for obj in initial:
+                        yield _dumps({"type": "ADDED", "object": obj}) + b"\n"
+                    end = watch.bookmark()
+                    end["object"]["metadata"]["resourceVersion"] = rv
+                    end["object"]["metadata"]["annotations"] = {"k8s.io/initial-events-end": "true"}
+                    yield _dumps(end) + b"\n"
                 while not watch.closed and not self._stopping.is_set():
                     now = time.monotonic()
                     if now >= deadline:
