@@ -320,7 +320,7 @@ class Documents:
                 if v3:
                     if action == "patch":
                         patch_schema = {"schema": {"$ref": prefix + _META + "Patch"}}
-                        content = {t: patch_schema for t in _PATCH_CONTENT_TYPES}
+                        content = dict.fromkeys(_PATCH_CONTENT_TYPES, patch_schema)
                     else:
                         content = {"*/*": {"schema": {"$ref": ref}}}
                     operation["requestBody"] = {"content": content, "required": True}
