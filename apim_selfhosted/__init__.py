@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "KeyType": "apim_selfhosted.models",
     "KubernetesApplier": "apim_selfhosted.kube",
     "KubernetesError": "apim_selfhosted.errors",
+    "ManagementClient": "apim_selfhosted.management",
     "ManagementError": "apim_selfhosted.errors",
     "Plan": "apim_selfhosted.results",
     "ProductionProfile": "apim_selfhosted.profile",
@@ -86,6 +87,7 @@ __all__ = [
     "KeyType",
     "KubernetesApplier",
     "KubernetesError",
+    "ManagementClient",
     "ManagementError",
     "Plan",
     "ProductionProfile",
@@ -129,6 +131,7 @@ if TYPE_CHECKING:
     from apim_selfhosted.kube import (
         KubernetesApplier,
     )
+    from apim_selfhosted.management import ManagementClient
     from apim_selfhosted.models import (
         AzureCloud,
         DeploymentSpec,
