@@ -1,8 +1,14 @@
-"""MkDocs hook: replaces ``<!-- cli-help: ARGS -->`` with the live ``--help`` of the CLI.
+"""MkDocs hook: fills pages with the live ``--help`` of the ``apim-selfhosted`` command.
 
 The CLI reference is then generated from the command itself at every build, so it cannot
-drift from the code. ``<!-- cli-help -->`` shows the top-level help, ``<!-- cli-help: lint -->``
-the help of ``apim-selfhosted lint``. A command that fails to print its help fails the build.
+drift from the code:
+
+* ``<!-- cli-help -->`` shows the top-level help, ``<!-- cli-help: lint -->`` the help of
+  ``apim-selfhosted lint``;
+* ``<!-- cli-reference -->`` shows one section per registered subcommand, in the order the
+  command lists them, each with its help.
+
+A command that fails to print its help fails the build.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+_REFERENCE = re.compile(r"^<!--\s*cli-reference\s*-->\s*$", re.MULTILINE)
 _MARKER = re.compile(r"^<!--\s*cli-help(?::\s*(?P<args>[^>]*?))?\s*-->\s*$", re.MULTILINE)
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,8 +39,22 @@ def _help(args: str) -> str:
     return proc.stdout.rstrip()
 
 
+def _reference() -> str:
+    from apim_selfhosted.cli import commands
+
+    sections = []
+    for name, cmd in commands().items():
+        sections.append(
+            f"## `apim-selfhosted {name}`\n\n{cmd.help[:1].upper()}{cmd.help[1:]}.\n\n"
+            f"```text\n{_help(name)}\n```"
+        )
+    return "\n\n".join(sections)
+
+
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
-    """Expands every cli-help marker of a page into a text block with the command's help."""
+    """Expands the cli-help and cli-reference markers of a page into the command's help."""
+    if _REFERENCE.search(markdown):
+        markdown = _REFERENCE.sub(lambda _: _reference(), markdown)
 
     def expand(match: re.Match[str]) -> str:
         text = _help(match["args"] or "")
