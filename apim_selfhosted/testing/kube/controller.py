@@ -574,7 +574,8 @@ class Controllers:
     # --- deployment controller ----------------------------------------------------------------
 
     def _pods_of(self, ns: str, owner_uid: str) -> list[Obj]:
-        pods, _ = self.store.list(POD, ns)
+        # Read-only views of the stored pods (the store replaces objects, never mutates them).
+        pods = self.store.dependents(owner_uid, POD, copy=False)
         return [
             p
             for p in pods
@@ -700,7 +701,7 @@ class Controllers:
 
         all_rs = [
             rs
-            for rs in self.store.list(RS, ns)[0]
+            for rs in self.store.dependents(meta["uid"], RS)
             if (_controller_ref(rs) or {}).get("uid") == meta["uid"]
             and not rs["metadata"].get("deletionTimestamp")
         ]

@@ -1,0 +1,731 @@
+"""The emulator's controllers, tested in process against the documented behaviour.
+
+Statements come from the Kubernetes documentation: the Deployments concept page (rolling update,
+maxSurge/maxUnavailable and their rounding, Recreate, paused, revisionHistoryLimit,
+minReadySeconds, progressDeadlineSeconds and the Progressing/Available conditions, rollback),
+the ReplicaSet page, the pod lifecycle page (phases, conditions, container states,
+CrashLoopBackOff), "Define environment variables"/"Secrets" (env is read at container start),
+and the Service page (LoadBalancer status).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from apim_selfhosted.testing.kube.controller import (
+    Controllers,
+    PodBehaviour,
+    pod_template_hash,
+    resolve_int_or_percent,
+)
+from apim_selfhosted.testing.kube.errors import ApiError
+from apim_selfhosted.testing.kube.resources import ResourceType, by_key
+from apim_selfhosted.testing.kube.store import Store
+
+DEPLOY = by_key("deployments.apps")
+RS = by_key("replicasets.apps")
+POD = by_key("pods")
+SVC = by_key("services")
+SECRET = by_key("secrets")
+EVENT = by_key("events")
+NS = "default"
+
+
+@pytest.fixture
+def store() -> Store:
+    return Store()
+
+
+@pytest.fixture
+def ctl(store: Store) -> Iterator[Controllers]:
+    controllers = Controllers(store, ready_delay=0.02)
+    controllers.start()
+    yield controllers
+    controllers.stop()
+
+
+def deployment(
+    name: str = "web",
+    *,
+    replicas: int = 3,
+    image: str = "example/web:1",
+    surge: int | str = "25%",
+    unavailable: int | str = "25%",
+    **spec: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable},
+            },
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": 600,
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "main", "image": image}]},
+            },
+        },
+    }
+    body["spec"].update(spec)
+    return body
+
+
+def wait_for(
+    store: Store, rt: ResourceType, name: str, predicate: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """Wait (through a watch, not by polling) until an object satisfies ``predicate``."""
+    watch = store.watch(rt, NS, resource_version="0", field_selector=f"metadata.name={name}")
+    deadline = time.monotonic() + 10
+    try:
+        while time.monotonic() < deadline:
+            event = watch.next(deadline - time.monotonic())
+            if event is not None and event["type"] != "DELETED" and predicate(event["object"]):
+                return event["object"]
+    finally:
+        watch.close()
+    raise AssertionError(f"{rt.kind} {name} never satisfied the condition")
+
+
+def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any]:
+    for c in (obj.get("status") or {}).get("conditions") or ():
+        if c["type"] == ctype:
+            return dict(c)
+    return {}
+
+
+def is_complete(d: dict[str, Any]) -> bool:
+    """What ``kubectl rollout status`` waits for, plus the NewReplicaSetAvailable reason."""
+    status = d.get("status") or {}
+    want = d["spec"].get("replicas", 1)
+    return (
+        status.get("observedGeneration") == d["metadata"]["generation"]
+        and status.get("updatedReplicas", 0) == want
+        and status.get("replicas", 0) == want
+        and status.get("availableReplicas", 0) == want
+        and condition(d, "Progressing").get("reason") == "NewReplicaSetAvailable"
+    )
+
+
+def change_template(store: Store, name: str, mutate: Callable[[dict[str, Any]], None]) -> None:
+    d = store.get(DEPLOY, NS, name)
+    mutate(d["spec"]["template"])
+    store.update(DEPLOY, d)
+
+
+def set_image(image: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(template: dict[str, Any]) -> None:
+        template["spec"]["containers"][0]["image"] = image
+
+    return mutate
+
+
+def pods_of(store: Store, name: str) -> list[dict[str, Any]]:
+    return store.list(POD, NS, label_selector=f"app={name}")[0]
+
+
+def is_ready(pod: dict[str, Any]) -> bool:
+    return condition(pod, "Ready").get("status") == "True"
+
+
+def replica_sets(store: Store, name: str) -> list[dict[str, Any]]:
+    items = store.list(RS, NS, label_selector=f"app={name}")[0]
+    return sorted(items, key=lambda r: int(r["metadata"]["annotations"][REV]))
+
+
+REV = "deployment.kubernetes.io/revision"
+
+
+# --- pure helpers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "total", "up", "expected"),
+    [("25%", 10, True, 3), ("25%", 10, False, 2), (1, 10, True, 1), ("0%", 3, True, 0)],
+)
+def test_percentages_round_surge_up_and_unavailable_down(
+    value: int | str, total: int, up: bool, expected: int
+) -> None:
+    assert resolve_int_or_percent(value, total, round_up=up) == expected
+
+
+def test_template_hash_depends_on_template_and_collision_count() -> None:
+    a = {"spec": {"containers": [{"image": "a"}]}}
+    b = {"spec": {"containers": [{"image": "b"}]}}
+    assert pod_template_hash(a) != pod_template_hash(b)
+    assert pod_template_hash(a) != pod_template_hash(a, 1)
+
+
+# --- a deployment rolls out ---------------------------------------------------------------------
+
+
+def test_deployment_creates_replicaset_and_ready_pods(store: Store, ctl: Controllers) -> None:
+    store.create(DEPLOY, deployment(replicas=2))
+    d = wait_for(store, DEPLOY, "web", is_complete)
+    status = d["status"]
+    assert status["replicas"] == status["updatedReplicas"] == 2
+    assert status["readyReplicas"] == status["availableReplicas"] == 2
+    assert condition(d, "Available")["reason"] == "MinimumReplicasAvailable"
+    assert d["metadata"]["annotations"][REV] == "1"
+    (rs,) = replica_sets(store, "web")
+    hash_ = rs["metadata"]["labels"]["pod-template-hash"]
+    assert rs["metadata"]["name"] == f"web-{hash_}"
+    assert rs["spec"]["selector"]["matchLabels"] == {"app": "web", "pod-template-hash": hash_}
+    ann = rs["metadata"]["annotations"]
+    assert ann["deployment.kubernetes.io/desired-replicas"] == "2"
+    assert ann["deployment.kubernetes.io/max-replicas"] == "3"  # 2 + ceil(25% of 2)
+    owner = rs["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == (
+        "Deployment",
+        d["metadata"]["uid"],
+        True,
+    )
+    pods = pods_of(store, "web")
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod["metadata"]["name"].startswith(f"web-{hash_}-")
+        assert len(pod["metadata"]["name"]) == len(f"web-{hash_}-") + 5
+        assert pod["metadata"]["ownerReferences"][0]["uid"] == rs["metadata"]["uid"]
+        assert pod["metadata"]["ownerReferences"][0]["blockOwnerDeletion"] is True
+        assert pod["status"]["phase"] == "Running"
+        assert pod["status"]["podIP"]
+        types = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+        assert types["PodScheduled"] == types["Initialized"] == "True"
+        assert types["ContainersReady"] == types["Ready"] == "True"
+        (cs,) = pod["status"]["containerStatuses"]
+        assert cs["ready"] is True
+        assert cs["started"] is True
+        assert "running" in cs["state"]
+        assert cs["image"] == "example/web:1"
+        assert cs["imageID"].startswith("example/web@sha256:")
+
+
+def test_status_starts_progressing_with_new_replicaset_created(
+    store: Store, ctl: Controllers
+) -> None:
+    ctl.script(image="example/slow", behaviour=PodBehaviour(ready_after=5))
+    store.create(DEPLOY, deployment(image="example/slow:1"))
+    d = wait_for(store, DEPLOY, "web", lambda o: bool(condition(o, "Progressing")))
+    cond = condition(d, "Progressing")
+    assert cond["status"] == "True"
+    assert cond["reason"] in ("NewReplicaSetCreated", "ReplicaSetUpdated")
+    d = wait_for(store, DEPLOY, "web", lambda o: bool(condition(o, "Available")))
+    assert condition(d, "Available")["reason"] == "MinimumReplicasUnavailable"
+    assert condition(d, "Available")["status"] == "False"
+
+
+class PodCensus:
+    """Records, after every committed change, how many pods of a deployment exist and serve."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store = store
+        self.name = name
+        self.totals: list[int] = []
+        self.ready: list[int] = []
+        self._lock = threading.Lock()
+        self.unsubscribe = store.subscribe(self._on_change)
+
+    def _on_change(self, etype: str, rt: ResourceType, obj: dict[str, Any]) -> None:
+        if rt is not POD:
+            return
+        pods = pods_of(self.store, self.name)
+        with self._lock:
+            self.totals.append(len(pods))
+            self.ready.append(sum(1 for p in pods if is_ready(p)))
+
+
+@pytest.mark.parametrize(
+    ("replicas", "surge", "unavailable", "max_total", "min_ready"),
+    [
+        (4, 1, 1, 5, 3),
+        (4, "25%", "25%", 5, 3),
+        (3, 0, 1, 3, 2),
+        (3, 2, 0, 5, 3),
+        (10, "30%", "20%", 13, 8),
+    ],
+)
+def test_rolling_update_honours_max_surge_and_max_unavailable(
+    store: Store,
+    ctl: Controllers,
+    replicas: int,
+    surge: int | str,
+    unavailable: int | str,
+    max_total: int,
+    min_ready: int,
+) -> None:
+    store.create(DEPLOY, deployment(replicas=replicas, surge=surge, unavailable=unavailable))
+    wait_for(store, DEPLOY, "web", is_complete)
+    census = PodCensus(store, "web")
+    change_template(store, "web", set_image("example/web:2"))
+    d = wait_for(store, DEPLOY, "web", is_complete)
+    census.unsubscribe()
+    assert d["status"]["updatedReplicas"] == replicas
+    assert census.totals, "the rollout changed no pods"
+    assert max(census.totals) <= max_total
+    assert min(census.ready) >= min_ready
+    assert max(census.totals) > replicas or min(census.ready) < replicas  # it did roll
+    images = {p["spec"]["containers"][0]["image"] for p in pods_of(store, "web")}
+    assert images == {"example/web:2"}
+    old, new = replica_sets(store, "web")
+    assert old["spec"]["replicas"] == 0
+    assert new["spec"]["replicas"] == replicas
+    assert new["metadata"]["annotations"][REV] == "2"
+    assert d["metadata"]["annotations"][REV] == "2"
+
+
+def test_pod_that_never_gets_ready_blocks_the_rollout_and_times_out(
+    store: Store, ctl: Controllers
+) -> None:
+    ctl.script(image="example/broken", behaviour=PodBehaviour(never_ready=True))
+    store.create(DEPLOY, deployment(replicas=3, surge=1, unavailable=0, progressDeadlineSeconds=1))
+    wait_for(store, DEPLOY, "web", is_complete)
+    census = PodCensus(store, "web")
+    change_template(store, "web", set_image("example/broken:2"))
+    d = wait_for(
+        store,
+        DEPLOY,
+        "web",
+        lambda o: condition(o, "Progressing").get("reason") == "ProgressDeadlineExceeded",
+    )
+    census.unsubscribe()
+    cond = condition(d, "Progressing")
+    assert cond["status"] == "False"
+    assert cond["message"].endswith("has timed out progressing.")
+    assert min(census.ready) >= 3  # the old pods kept serving
+    old, new = replica_sets(store, "web")
+    assert old["spec"]["replicas"] == 3
+    assert new["spec"]["replicas"] == 1
+    assert d["status"]["updatedReplicas"] == 1
+    assert d["status"]["availableReplicas"] == 3
+    assert condition(d, "Available")["status"] == "True"
+    events = store.list(EVENT, NS, field_selector="reason=Unhealthy")[0]
+    assert events
+    assert events[0]["type"] == "Warning"
+
+
+def test_recreate_removes_old_pods_before_creating_new_ones(store: Store, ctl: Controllers) -> None:
+    body = deployment(replicas=2)
+    body["spec"]["strategy"] = {"type": "Recreate"}
+    store.create(DEPLOY, body)
+    wait_for(store, DEPLOY, "web", is_complete)
+    mixed: list[set[str]] = []
+
+    def on_change(etype: str, rt: ResourceType, obj: dict[str, Any]) -> None:
+        if rt is POD:
+            mixed.append({p["spec"]["containers"][0]["image"] for p in pods_of(store, "web")})
+
+    unsubscribe = store.subscribe(on_change)
+    change_template(store, "web", set_image("example/web:2"))
+    wait_for(store, DEPLOY, "web", is_complete)
+    unsubscribe()
+    assert all(len(images) <= 1 for images in mixed)
+    assert set() in mixed  # there was a moment without pods
+    assert {p["spec"]["containers"][0]["image"] for p in pods_of(store, "web")} == {"example/web:2"}
+
+
+def test_paused_deployment_does_not_roll_until_resumed(store: Store, ctl: Controllers) -> None:
+    store.create(DEPLOY, deployment(replicas=1))
+    wait_for(store, DEPLOY, "web", is_complete)
+    d = store.get(DEPLOY, NS, "web")
+    d["spec"]["paused"] = True
+    d["spec"]["template"]["spec"]["containers"][0]["image"] = "example/web:2"
+    store.update(DEPLOY, d)
+    d = wait_for(
+        store,
+        DEPLOY,
+        "web",
+        lambda o: condition(o, "Progressing").get("reason") == "DeploymentPaused",
+    )
+    assert ctl.wait_idle()
+    assert len(replica_sets(store, "web")) == 1
+    d = store.get(DEPLOY, NS, "web")
+    d["spec"]["paused"] = False
+    store.update(DEPLOY, d)
+    wait_for(store, DEPLOY, "web", is_complete)
+    assert len(replica_sets(store, "web")) == 2
+
+
+def test_revision_history_limit_deletes_oldest_replicasets(store: Store, ctl: Controllers) -> None:
+    store.create(DEPLOY, deployment(replicas=1, revisionHistoryLimit=1))
+    for version in (2, 3, 4):
+        wait_for(store, DEPLOY, "web", is_complete)
+        change_template(store, "web", set_image(f"example/web:{version}"))
+    wait_for(store, DEPLOY, "web", is_complete)
+    assert ctl.wait_idle()
+    revisions = [r["metadata"]["annotations"][REV] for r in replica_sets(store, "web")]
+    assert revisions == ["3", "4"]
+
+
+def test_rollout_restart_annotation_rolls_new_pods(store: Store, ctl: Controllers) -> None:
+    store.create(DEPLOY, deployment(replicas=2))
+    wait_for(store, DEPLOY, "web", is_complete)
+    before = {p["metadata"]["name"] for p in pods_of(store, "web")}
+
+    def restart(template: dict[str, Any]) -> None:
+        template["metadata"]["annotations"] = {
+            "kubectl.kubernetes.io/restartedAt": "2024-01-01T00:00:00Z"
+        }
+
+    change_template(store, "web", restart)
+    d = wait_for(store, DEPLOY, "web", is_complete)
+    assert d["metadata"]["annotations"][REV] == "2"
+    after = {p["metadata"]["name"] for p in pods_of(store, "web")}
+    assert before.isdisjoint(after)
+    pod = pods_of(store, "web")[0]
+    assert pod["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+
+
+def test_undo_reuses_the_old_replicaset_with_a_new_revision(store: Store, ctl: Controllers) -> None:
+    """What ``kubectl rollout undo`` does: copy revision 1's template back into the Deployment."""
+    store.create(DEPLOY, deployment(replicas=2))
+    wait_for(store, DEPLOY, "web", is_complete)
+    change_template(store, "web", set_image("example/web:2"))
+    wait_for(store, DEPLOY, "web", is_complete)
+    first = next(r for r in replica_sets(store, "web") if r["metadata"]["annotations"][REV] == "1")
+    template = copy.deepcopy(first["spec"]["template"])
+    del template["metadata"]["labels"]["pod-template-hash"]
+    d = store.get(DEPLOY, NS, "web")
+    d["spec"]["template"] = template
+    store.update(DEPLOY, d)
+    d = wait_for(store, DEPLOY, "web", is_complete)
+    assert d["metadata"]["annotations"][REV] == "3"
+    rs_names = {r["metadata"]["name"]: r for r in replica_sets(store, "web")}
+    assert len(rs_names) == 2
+    reused = rs_names[first["metadata"]["name"]]
+    assert reused["metadata"]["annotations"][REV] == "3"
+    assert reused["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"] == "1"
+    assert reused["spec"]["replicas"] == 2
+    assert {p["spec"]["containers"][0]["image"] for p in pods_of(store, "web")} == {"example/web:1"}
+
+
+def test_change_cause_annotation_is_copied_to_the_replicaset(
+    store: Store, ctl: Controllers
+) -> None:
+    body = deployment(replicas=1)
+    body["metadata"]["annotations"] = {"kubernetes.io/change-cause": "first"}
+    store.create(DEPLOY, body)
+    wait_for(store, DEPLOY, "web", is_complete)
+    (rs,) = replica_sets(store, "web")
+    assert rs["metadata"]["annotations"]["kubernetes.io/change-cause"] == "first"
+
+
+def test_scaling_up_and_down(store: Store, ctl: Controllers) -> None:
+    store.create(DEPLOY, deployment(replicas=1))
+    wait_for(store, DEPLOY, "web", is_complete)
+    for replicas in (4, 2, 0):
+        d = store.get(DEPLOY, NS, "web")
+        d["spec"]["replicas"] = replicas
+        store.update(DEPLOY, d)
+        d = wait_for(
+            store,
+            DEPLOY,
+            "web",
+            lambda o, n=replicas: is_complete(o) and o["status"].get("replicas", 0) == n,
+        )
+        assert len(pods_of(store, "web")) == replicas
+    (rs,) = replica_sets(store, "web")
+    assert rs["spec"]["replicas"] == 0
+    scaling = store.list(EVENT, NS, field_selector="reason=ScalingReplicaSet")[0]
+    messages = {e["message"] for e in scaling}
+    assert f"Scaled down replica set {rs['metadata']['name']} from 2 to 0" in messages
+
+
+def test_min_ready_seconds_delays_availability(store: Store, ctl: Controllers) -> None:
+    store.create(DEPLOY, deployment(replicas=1, minReadySeconds=1))
+    d = wait_for(store, DEPLOY, "web", lambda o: o.get("status", {}).get("readyReplicas") == 1)
+    assert d["status"].get("availableReplicas", 0) == 0
+    d = wait_for(store, DEPLOY, "web", is_complete)
+    assert d["status"]["availableReplicas"] == 1
+
+
+def test_deleted_pod_is_replaced(store: Store, ctl: Controllers) -> None:
+    store.create(DEPLOY, deployment(replicas=2))
+    wait_for(store, DEPLOY, "web", is_complete)
+    victim = pods_of(store, "web")[0]["metadata"]["name"]
+    store.delete(POD, NS, victim)
+    assert ctl.wait_idle()
+    names = {p["metadata"]["name"] for p in pods_of(store, "web")}
+    assert victim not in names
+    assert len(names) == 2
+
+
+def test_deleting_the_deployment_removes_everything(store: Store, ctl: Controllers) -> None:
+    store.create(DEPLOY, deployment(replicas=2))
+    wait_for(store, DEPLOY, "web", is_complete)
+    store.delete(DEPLOY, NS, "web")
+    assert ctl.wait_idle()
+    assert store.list(RS, NS)[0] == []
+    assert pods_of(store, "web") == []
+
+
+# --- pods: scripted behaviours, env, logs ---------------------------------------------------------
+
+
+def bare_pod(name: str, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": {"run": name}},
+        "spec": {"containers": [container], **spec},
+    }
+
+
+def pod_named(
+    store: Store, name: str, predicate: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    return wait_for(store, POD, name, predicate)
+
+
+def waiting_reason(pod: dict[str, Any]) -> str | None:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
+    return statuses[0].get("state", {}).get("waiting", {}).get("reason")
+
+
+def test_crash_loop_restarts_with_growing_count(store: Store, ctl: Controllers) -> None:
+    ctl.script(
+        labels={"run": "crash"}, behaviour=PodBehaviour(crash_loop=True, log_lines=("boom",))
+    )
+    store.create(POD, bare_pod("crash", {"name": "app", "image": "example/app:1"}))
+    pod = pod_named(
+        store,
+        "crash",
+        lambda p: (
+            (p.get("status") or {}).get("containerStatuses", [{}])[0].get("restartCount", 0) >= 2
+        ),
+    )
+    (cs,) = pod["status"]["containerStatuses"]
+    assert cs["ready"] is False
+    assert pod["status"]["phase"] == "Running"
+    assert cs["lastState"]["terminated"]["exitCode"] == 1
+    assert condition(pod, "Ready")["status"] == "False"
+    pod = pod_named(store, "crash", lambda p: waiting_reason(p) == "CrashLoopBackOff")
+    assert "boom" in ctl.pod_log(NS, "crash", previous=True)
+    assert store.list(EVENT, NS, field_selector="reason=BackOff")[0]
+
+
+def test_image_pull_error_then_back_off(store: Store, ctl: Controllers) -> None:
+    ctl.script(image="example/missing", behaviour=PodBehaviour(image_pull_error=True))
+    store.create(POD, bare_pod("nopull", {"name": "app", "image": "example/missing:9"}))
+    pod = pod_named(store, "nopull", lambda p: waiting_reason(p) == "ErrImagePull")
+    assert pod["status"]["phase"] == "Pending"
+    pod_named(store, "nopull", lambda p: waiting_reason(p) == "ImagePullBackOff")
+    with pytest.raises(ApiError) as err:
+        ctl.pod_log(NS, "nopull")
+    assert err.value.code == 400
+    assert "is waiting to start: trying and failing to pull image" in err.value.message
+    failed = store.list(EVENT, NS, field_selector="reason=Failed")[0]
+    assert any(e["involvedObject"]["name"] == "nopull" for e in failed)
+
+
+def secret(name: str, **data: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NS},
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+
+
+ENV_CONTAINER = {
+    "name": "gw",
+    "image": "example/gw:1",
+    "env": [
+        {"name": "PLAIN", "value": "x"},
+        {"name": "DERIVED", "value": "$(PLAIN)-y"},
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "tok", "key": "value"}}},
+        {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+    ],
+    "envFrom": [{"secretRef": {"name": "tok"}, "prefix": "S_"}],
+}
+
+
+def test_missing_secret_is_create_container_config_error_until_created(
+    store: Store, ctl: Controllers
+) -> None:
+    store.create(POD, bare_pod("gw", ENV_CONTAINER))
+    pod = pod_named(store, "gw", lambda p: waiting_reason(p) == "CreateContainerConfigError")
+    message = pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    assert message == 'secret "tok" not found'
+    assert pod["status"]["phase"] == "Pending"
+    store.create(SECRET, secret("tok", value="s3cret"))
+    pod_named(store, "gw", is_ready)
+    env = ctl.pod_environment(NS, "gw")
+    assert env == {
+        "S_value": "s3cret",
+        "PLAIN": "x",
+        "DERIVED": "x-y",
+        "TOKEN": "s3cret",
+        "POD": "gw",
+    }
+
+
+def test_missing_key_is_create_container_config_error(store: Store, ctl: Controllers) -> None:
+    store.create(SECRET, secret("tok", other="1"))
+    store.create(POD, bare_pod("gw", ENV_CONTAINER))
+    pod = pod_named(store, "gw", lambda p: waiting_reason(p) == "CreateContainerConfigError")
+    message = pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    assert message == "couldn't find key value in Secret default/tok"
+
+
+def test_running_pod_keeps_the_env_it_started_with(store: Store, ctl: Controllers) -> None:
+    store.create(SECRET, secret("tok", value="old"))
+    store.create(
+        DEPLOY,
+        deployment(
+            replicas=1,
+            template={
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [ENV_CONTAINER]},
+            },
+        ),
+    )
+    wait_for(store, DEPLOY, "web", is_complete)
+    (pod,) = pods_of(store, "web")
+    assert ctl.pod_environment(NS, pod["metadata"]["name"])["TOKEN"] == "old"
+    s = store.get(SECRET, NS, "tok")
+    s["data"]["value"] = base64.b64encode(b"new").decode()
+    store.update(SECRET, s)
+    assert ctl.wait_idle()
+    assert ctl.pod_environment(NS, pod["metadata"]["name"])["TOKEN"] == "old"
+
+    def restart(template: dict[str, Any]) -> None:
+        template["metadata"]["annotations"] = {"kubectl.kubernetes.io/restartedAt": "now"}
+
+    change_template(store, "web", restart)
+    wait_for(store, DEPLOY, "web", is_complete)
+    (fresh,) = pods_of(store, "web")
+    assert fresh["metadata"]["name"] != pod["metadata"]["name"]
+    assert ctl.pod_environment(NS, fresh["metadata"]["name"])["TOKEN"] == "new"
+
+
+def test_missing_secret_volume_keeps_pod_container_creating(store: Store, ctl: Controllers) -> None:
+    store.create(
+        POD,
+        bare_pod(
+            "vol",
+            {"name": "app", "image": "example/app:1"},
+            volumes=[{"name": "certs", "secret": {"secretName": "certs"}}],
+        ),
+    )
+    pod_named(store, "vol", lambda p: waiting_reason(p) == "ContainerCreating")
+    assert ctl.wait_idle()
+    events = store.list(EVENT, NS, field_selector="reason=FailedMount")[0]
+    assert 'MountVolume.SetUp failed for volume "certs" : secret "certs" not found' in {
+        e["message"] for e in events
+    }
+    store.create(SECRET, secret("certs", crt="x"))
+    pod_named(store, "vol", is_ready)
+
+
+def test_pod_logs(store: Store, ctl: Controllers) -> None:
+    ctl.script(labels={"run": "talk"}, behaviour=PodBehaviour(log_lines=("one", "two", "three")))
+    store.create(POD, bare_pod("talk", {"name": "app", "image": "example/app:1"}))
+    pod_named(store, "talk", is_ready)
+    log = ctl.pod_log(NS, "talk")
+    assert log.splitlines()[1:] == ["one", "two", "three"]
+    assert log.endswith("\n")
+    assert ctl.pod_log(NS, "talk", tail_lines=2) == "two\nthree\n"
+    stamped = ctl.pod_log(NS, "talk", timestamps=True, tail_lines=1)
+    assert stamped.endswith("Z three\n")
+    assert stamped[:4].isdigit()
+    assert ctl.pod_log(NS, "talk", container="app", since_seconds=3600).count("\n") == 4
+    with pytest.raises(ApiError) as err:
+        ctl.pod_log(NS, "talk", container="nope")
+    assert err.value.message == "container nope is not valid for pod talk"
+    with pytest.raises(ApiError) as err:
+        ctl.pod_log(NS, "talk", previous=True)
+    assert err.value.code == 400
+    with pytest.raises(ApiError) as err:
+        ctl.pod_log(NS, "ghost")
+    assert err.value.code == 404
+
+
+def test_pod_log_needs_a_container_name_with_two_containers(store: Store, ctl: Controllers) -> None:
+    body = bare_pod("two", {"name": "a", "image": "example/a:1"})
+    body["spec"]["containers"].append({"name": "b", "image": "example/b:1"})
+    store.create(POD, body)
+    pod_named(store, "two", is_ready)
+    with pytest.raises(ApiError) as err:
+        ctl.pod_log(NS, "two")
+    assert (
+        err.value.message == "a container name must be specified for pod two, choose one of: [a b]"
+    )
+    assert ctl.pod_log(NS, "two", container="b").startswith("b started")
+
+
+def test_latest_matching_script_wins(store: Store, ctl: Controllers) -> None:
+    ctl.script(image="example/app", behaviour=PodBehaviour(never_ready=True))
+    ctl.script(labels={"run": "ok"}, behaviour=PodBehaviour())
+    store.create(POD, bare_pod("ok", {"name": "app", "image": "example/app:1"}))
+    pod_named(store, "ok", is_ready)
+
+
+def test_bare_pod_is_scheduled(store: Store, ctl: Controllers) -> None:
+    store.create(POD, bare_pod("solo", {"name": "app", "image": "example/app:1"}))
+    pod = pod_named(store, "solo", is_ready)
+    assert pod["spec"]["nodeName"]
+    assert pod["status"]["hostIP"]
+    assert store.list(EVENT, NS, field_selector="reason=Scheduled")[0]
+
+
+# --- services -------------------------------------------------------------------------------------
+
+
+def service(name: str, type_: str = "LoadBalancer") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"type": type_, "selector": {"app": name}, "ports": [{"port": 80}]},
+    }
+
+
+def test_load_balancer_gets_an_ingress_ip(store: Store, ctl: Controllers) -> None:
+    store.create(SVC, service("gw"))
+    store.create(SVC, service("gw2"))
+    first = wait_for(store, SVC, "gw", lambda s: bool(s.get("status", {}).get("loadBalancer")))
+    second = wait_for(store, SVC, "gw2", lambda s: bool(s.get("status", {}).get("loadBalancer")))
+    ip1 = first["status"]["loadBalancer"]["ingress"][0]["ip"]
+    ip2 = second["status"]["loadBalancer"]["ingress"][0]["ip"]
+    assert ip1.startswith("127.0.")
+    assert ip1 != ip2
+    reasons = {e["reason"] for e in store.list(EVENT, NS)[0]}
+    assert {"EnsuringLoadBalancer", "EnsuredLoadBalancer"} <= reasons
+
+
+def test_load_balancer_stays_pending_when_disabled(store: Store) -> None:
+    with Controllers(store, ready_delay=0.01, assign_load_balancer=False) as ctl:
+        store.create(SVC, service("gw"))
+        store.create(SVC, service("internal", "ClusterIP"))
+        assert ctl.wait_idle()
+        assert not store.get(SVC, NS, "gw").get("status", {}).get("loadBalancer")
+
+
+# --- efficiency ----------------------------------------------------------------------------------
+
+
+def test_many_deployments_roll_out_and_then_cost_nothing(store: Store) -> None:
+    with Controllers(store, ready_delay=0.01) as ctl:
+        for i in range(100):
+            store.create(DEPLOY, deployment(f"d{i}", replicas=2))
+        assert ctl.wait_idle(60)
+        items, _ = store.list(DEPLOY, NS)
+        assert all(is_complete(d) for d in items)
+        rv = store.resource_version
+        # Idle means idle: nothing is written and no work is queued a little later.
+        assert ctl.wait_idle(1)
+        time.sleep(0.2)
+        assert store.resource_version == rv
