@@ -1032,6 +1032,15 @@ def to_yaml(manifests: Iterable[Mapping[str, Any]], *, reveal_secrets: bool = Fa
     import yaml
 
     docs = [dict(m) for m in manifests] if reveal_secrets else redact(manifests)
-    return yaml.safe_dump_all(
-        docs, sort_keys=False, explicit_start=True, default_flow_style=False, width=100
+    # libyaml's emitter writes the same bytes as the pure-Python one, several times faster.
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text: str = yaml.dump_all(
+        docs,
+        Dumper=dumper,
+        sort_keys=False,
+        explicit_start=True,
+        default_flow_style=False,
+        width=100,
+        allow_unicode=False,
     )
+    return text

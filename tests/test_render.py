@@ -549,3 +549,18 @@ def test_service_settings() -> None:
     assert lb["loadBalancerSourceRanges"] == ["10.0.0.0/8"]
     assert lb["allocateLoadBalancerNodePorts"] is False
     assert lb["externalTrafficPolicy"] == "Cluster"
+
+
+def test_fast_and_pure_python_yaml_emitters_agree() -> None:
+    s = DeploymentSpec.from_file(EXAMPLES / "production.yaml")
+    token = Token.parse(f"edge-gw-westeurope&202611270418&{SIG}")
+    manifests = render(s, token)
+    pure = yaml.dump_all(
+        manifests,
+        Dumper=yaml.SafeDumper,
+        sort_keys=False,
+        explicit_start=True,
+        default_flow_style=False,
+        width=100,
+    )
+    assert to_yaml(manifests, reveal_secrets=True) == pure
