@@ -852,7 +852,8 @@ class ManagementClient:
         Args:
             gateway: The gateway.
             location: ``locationData.name`` (1-256 characters), e.g. the cluster's name.
-            description: The description (at most 1000 characters).
+            description: The description (at most 1000 characters); ``None`` keeps the
+                current one (and creates the gateway without one).
             timeout: Total time budget in seconds, per HTTP call.
 
         Returns:
@@ -895,7 +896,8 @@ class ManagementClient:
                 raise
             current = None
         if current is not None and (
-            current.location == location and (current.description or None) == description
+            current.location == location
+            and (description is None or (current.description or None) == description)
         ):
             logger.debug("gateway %s is up to date", gateway)
             return EnsureResult(gateway=current, action="unchanged")
@@ -920,7 +922,12 @@ class ManagementClient:
                 gateway.resource_group,
                 gateway.service_name,
                 gateway.name,
-                GatewayContract(location_data=loc, description=description),
+                GatewayContract(
+                    location_data=loc,
+                    description=description
+                    if description is not None
+                    else (current.description if current else None),
+                ),
                 cls=lambda _resp, body, hdrs: (body, hdrs),
                 **extra,
                 **self._options(timeout),

@@ -654,6 +654,9 @@ def test_entra_token_fault_breaks_the_credential(apim: FakeApim) -> None:
         apim.credential(retry_total=0).get_token(SCOPE)
     assert fault.hits >= 1
     fault.remove()
+    apim.inject_fault("throttle", operation="Entra_Token", retry_after=0)
+    answer = _raw(apim, "POST", f"/{apim.tenant_id}/oauth2/v2.0/token", data={"x": "y"})
+    assert (answer.status_code, answer.json()["error"]) == (429, "temporarily_unavailable")
     assert apim.credential().get_token(SCOPE).token
 
 

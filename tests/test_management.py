@@ -191,6 +191,12 @@ def test_ensure_gateway_creates_then_is_idempotent_then_updates(
     assert updated.action == "updated"
     assert updated.gateway.location == "aks-east"
     assert client.get_gateway(new).location == "aks-east"
+    # description=None keeps the current description
+    assert client.ensure_gateway(new, location="aks-east").action == "unchanged"
+    moved = client.ensure_gateway(new, location="aks-north")
+    assert (moved.action, moved.gateway.description) == ("updated", "edge")
+    renamed = client.ensure_gateway(new, location="aks-north", description="edge 2")
+    assert (renamed.action, renamed.gateway.description) == ("updated", "edge 2")
 
 
 def test_ensure_gateway_does_not_overwrite_a_concurrent_change(

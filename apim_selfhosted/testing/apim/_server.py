@@ -132,8 +132,10 @@ class _ArmError(Exception):
         *,
         target: str | None = None,
         headers: dict[str, str] | None = None,
+        oauth: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.oauth = oauth
         self.status = status
         self.code = code
         self.message = message
@@ -141,6 +143,8 @@ class _ArmError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
+        if self.oauth is not None:
+            return {"error": self.oauth, "error_description": self.message}
         if self.target is not None:
             return {
                 "error": {
@@ -1546,6 +1550,14 @@ _FAULT_ERRORS: dict[str, tuple[int, str, str]] = {
 }
 
 
+_OAUTH_ERRORS: dict[str, str] = {
+    "throttle": "temporarily_unavailable",
+    "server_error": "server_error",
+    "unavailable": "temporarily_unavailable",
+    "unauthorized": "invalid_client",
+}
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     apim: FakeApim
     protocol_version = "HTTP/1.1"
@@ -1658,7 +1670,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         elif rule.kind == "unavailable" and rule.retry_after is not None:
             headers["Retry-After"] = str(rule.retry_after)
         if operation in ENTRA_OPERATIONS:
-            raise _ArmError(status, code, message, headers=headers)
+            # Entra ID answers in OAuth's error format, not ARM's.
+            raise _ArmError(status, code, message, headers=headers, oauth=_OAUTH_ERRORS[rule.kind])
         raise _ArmError(status, code, message, headers=headers)
 
     def _send(self, status: int, payload: Any, headers: dict[str, str], *, head: bool) -> None:
