@@ -729,3 +729,148 @@ def test_many_deployments_roll_out_and_then_cost_nothing(store: Store) -> None:
         assert ctl.wait_idle(1)
         time.sleep(0.2)
         assert store.resource_version == rv
+
+
+# --- over HTTP, with the official kubernetes client -----------------------------------------------
+
+
+def _http_deployment(name: str, image: str, **spec: Any) -> dict[str, Any]:
+    body = deployment(name, replicas=2, image=image, **spec)
+    for key in ("strategy", "revisionHistoryLimit", "progressDeadlineSeconds"):
+        if key not in spec:
+            body["spec"].pop(key)  # the server defaults them
+    return body
+
+
+def _watch_deployment(
+    apps: Any, name: str, predicate: Callable[[Any], bool], *, timeout: int = 10
+) -> Any:
+    from kubernetes import watch
+
+    w = watch.Watch()
+    try:
+        for event in w.stream(
+            apps.list_namespaced_deployment,
+            namespace=NS,
+            field_selector=f"metadata.name={name}",
+            timeout_seconds=timeout,
+        ):
+            if predicate(event["object"]):
+                return event["object"]
+    finally:
+        w.stop()
+    raise AssertionError(f"deployment {name} never satisfied the condition")
+
+
+def _available(d: Any) -> bool:
+    s = d.status
+    return bool(
+        s
+        and s.observed_generation == d.metadata.generation
+        and s.updated_replicas == d.spec.replicas
+        and s.available_replicas == d.spec.replicas
+        and s.replicas == d.spec.replicas
+    )
+
+
+def test_http_deployment_rolls_out_and_a_watch_sees_it_available(kube_emulator: Any) -> None:
+    from kubernetes import client
+
+    api_client = kube_emulator.api_client()
+    apps = client.AppsV1Api(api_client)
+    core = client.CoreV1Api(api_client)
+    apps.create_namespaced_deployment(NS, _http_deployment("web", "example/web:1"))
+    d = _watch_deployment(apps, "web", _available)
+    assert d.metadata.annotations["deployment.kubernetes.io/revision"] == "1"
+    conds = {c.type: c for c in d.status.conditions}
+    assert conds["Available"].status == "True"
+    assert conds["Progressing"].reason == "NewReplicaSetAvailable"
+    assert d.spec.strategy.rolling_update.max_surge == "25%"  # defaulted by the server
+    pods = core.list_namespaced_pod(NS, label_selector="app=web").items
+    assert len(pods) == 2
+    assert all(p.status.phase == "Running" for p in pods)
+    log = core.read_namespaced_pod_log(pods[0].metadata.name, NS)
+    assert "started (image example/web:1)" in log
+    rs = apps.list_namespaced_replica_set(NS, label_selector="app=web").items
+    assert [r.metadata.owner_references[0].name for r in rs] == ["web"]
+    api_client.close()
+
+
+def test_http_server_side_apply_rolls_a_new_image(kube_emulator: Any) -> None:
+    from kubernetes import client
+
+    api_client = kube_emulator.api_client()
+    apps = client.AppsV1Api(api_client)
+    body = _http_deployment("gw", "example/gw:1")
+    apps.patch_namespaced_deployment(
+        "gw", NS, body, field_manager="tests", _content_type="application/apply-patch+yaml"
+    )
+    _watch_deployment(apps, "gw", _available)
+    body["spec"]["template"]["spec"]["containers"][0]["image"] = "example/gw:2"
+    apps.patch_namespaced_deployment(
+        "gw", NS, body, field_manager="tests", _content_type="application/apply-patch+yaml"
+    )
+    d = _watch_deployment(
+        apps,
+        "gw",
+        lambda o: _available(o) and o.spec.template.spec.containers[0].image == "example/gw:2",
+    )
+    assert d.metadata.annotations["deployment.kubernetes.io/revision"] == "2"
+    revisions = sorted(
+        r.metadata.annotations["deployment.kubernetes.io/revision"]
+        for r in apps.list_namespaced_replica_set(NS, label_selector="app=gw").items
+    )
+    assert revisions == ["1", "2"]
+    scale = apps.patch_namespaced_deployment_scale("gw", NS, {"spec": {"replicas": 4}})
+    assert scale.spec.replicas == 4
+    _watch_deployment(apps, "gw", lambda o: _available(o) and o.status.replicas == 4)
+    api_client.close()
+
+
+def test_http_never_ready_rollout_hits_the_progress_deadline(kube_emulator: Any) -> None:
+    from kubernetes import client
+
+    kube_emulator.script_pods(image="example/stuck", behaviour=PodBehaviour(never_ready=True))
+    api_client = kube_emulator.api_client()
+    apps = client.AppsV1Api(api_client)
+    apps.create_namespaced_deployment(
+        NS, _http_deployment("gw", "example/ok:1", progressDeadlineSeconds=1)
+    )
+    _watch_deployment(apps, "gw", _available)
+    apps.patch_namespaced_deployment(
+        "gw",
+        NS,
+        {
+            "spec": {
+                "template": {"spec": {"containers": [{"name": "main", "image": "example/stuck:2"}]}}
+            }
+        },
+    )
+    d = _watch_deployment(
+        apps,
+        "gw",
+        lambda o: any(c.reason == "ProgressDeadlineExceeded" for c in o.status.conditions or ()),
+    )
+    assert d.status.available_replicas == 2  # the old pods keep serving
+    assert d.status.updated_replicas == 1
+    api_client.close()
+
+
+def test_http_load_balancer_service_gets_an_ip(kube_emulator: Any) -> None:
+    from kubernetes import client, watch
+
+    api_client = kube_emulator.api_client()
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_service(NS, service("gw"))
+    w = watch.Watch()
+    ip = None
+    for event in w.stream(
+        core.list_namespaced_service, NS, field_selector="metadata.name=gw", timeout_seconds=10
+    ):
+        lb = event["object"].status.load_balancer
+        if lb and lb.ingress:
+            ip = lb.ingress[0].ip
+            w.stop()
+    assert ip is not None
+    assert ip.startswith("127.0.")
+    api_client.close()
