@@ -188,6 +188,13 @@ class GatewayInfo(BaseModel):
     country_or_region: str | None = None
     etag: str | None = None
 
+    def __str__(self) -> str:
+        where = f"location {self.location!r}" if self.location else "no location"
+        text = f"gateway {self.gateway} ({where}"
+        if self.description:
+            text += f", description {self.description!r}"
+        return text + ")"
+
 
 class GatewayKeys(BaseModel):
     """The two keys of a gateway. They are secrets: ``repr`` and ``str`` never show them.
@@ -227,6 +234,9 @@ class GatewayKeys(BaseModel):
         """
         return self.primary if KeyType(key_type) is KeyType.PRIMARY else self.secondary
 
+    def __str__(self) -> str:
+        return f"keys of gateway {self.gateway} (primary and secondary, values hidden)"
+
 
 class EnsureResult(BaseModel):
     """What :meth:`ManagementClient.ensure_gateway` did.
@@ -237,9 +247,11 @@ class EnsureResult(BaseModel):
 
     Example:
         >>> gw = Gateway(subscription_id="s1", resource_group="rg", service_name="c", name="g")
-        >>> EnsureResult(gateway=GatewayInfo(gateway=gw, resource_id=gw.resource_id),
-        ...              action="unchanged").changed
-        False
+        >>> result = EnsureResult(
+        ...     gateway=GatewayInfo(gateway=gw, resource_id=gw.resource_id, location="dc1"),
+        ...     action="unchanged")
+        >>> result.changed, str(result)
+        (False, "unchanged: gateway c/g (location 'dc1')")
     """
 
     model_config = _FROZEN
@@ -251,6 +263,17 @@ class EnsureResult(BaseModel):
     def changed(self) -> bool:
         """Whether the call wrote anything."""
         return self.action != "unchanged"
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.gateway}"
+
+    def _repr_markdown_(self) -> str:
+        info = self.gateway
+        return (
+            f"**{self.action}** gateway `{info.gateway}`\n\n"
+            f"| location | description |\n|---|---|\n"
+            f"| {info.location or ''} | {info.description or ''} |"
+        )
 
 
 def _make_retry_policy(

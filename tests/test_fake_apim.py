@@ -118,7 +118,24 @@ def test_unknown_client_and_foreign_audience_are_refused(apim: FakeApim) -> None
     with pytest.raises(ClientAuthenticationError, match="AADSTS700016"):
         stranger.get_token(SCOPE)
     with pytest.raises(ClientAuthenticationError, match="AADSTS500011"):
-        apim.credential().get_token("https://graph.microsoft.com/.default")
+        apim.credential().get_token("api://unknown-resource/.default")
+
+
+def test_arm_refuses_a_token_issued_for_another_audience() -> None:
+    with FakeApim(other_audiences=["https://graph.microsoft.com"]) as fake:
+        fake.add_service(SUB, RG, SVC)
+        graph = fake.credential().get_token("https://graph.microsoft.com/.default").token
+        response = _raw(
+            fake,
+            "GET",
+            GW_PATH,
+            params={"api-version": "2024-05-01"},
+            headers={"Authorization": f"Bearer {graph}"},
+        )
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["code"] == "InvalidAuthenticationTokenAudience"
+    assert "https://graph.microsoft.com" in error["message"]
 
 
 def test_openid_metadata_and_instance_discovery(apim: FakeApim) -> None:

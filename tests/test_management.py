@@ -304,6 +304,18 @@ def test_wrong_secret_is_an_authentication_error(apim: FakeApim, gw: Gateway) ->
     assert "wrong-secret" not in str(err.value)
 
 
+def test_token_for_the_wrong_audience_is_an_authentication_error(gw: Gateway) -> None:
+    with FakeApim(other_audiences=["https://graph.microsoft.com"]) as apim:
+        apim.add_service(SUB, RG, SVC)
+        apim.add_gateway(SUB, RG, SVC, "gw1")
+        with (
+            _client(apim, credential_scopes=["https://graph.microsoft.com/.default"]) as mc,
+            pytest.raises(AuthenticationError, match="InvalidAuthenticationTokenAudience") as err,
+        ):
+            mc.issue_token(gw)
+    assert err.value.__cause__ is not None
+
+
 def test_arm_401_is_an_authentication_error(
     apim: FakeApim, client: ManagementClient, gw: Gateway
 ) -> None:
@@ -346,6 +358,7 @@ def test_forbidden_fault_is_an_authorization_error(
     with pytest.raises(AuthorizationError) as err:
         client.issue_token(gw)
     assert err.value.permission == GENERATE
+    assert err.value.__cause__ is not None  # chained to the SDK's HttpResponseError
 
 
 def test_missing_gateway_and_service_name_what_is_missing(

@@ -184,6 +184,9 @@ class FakeApim:
             etc. to stand in for a sovereign cloud).
         clock: A function returning the current aware time; default the system clock.
             :meth:`advance` moves the fake's time forward on top of it.
+        other_audiences: Further resources the fake's Entra ID issues tokens for (e.g.
+            ``https://graph.microsoft.com``); ARM refuses such tokens with 401
+            ``InvalidAuthenticationTokenAudience``, as it refuses any token not issued for it.
         page_size: How many gateways a ``Gateway_ListByService`` page holds.
         seed: Seed for the random choices of rate-based faults.
         host: The address to listen on.
@@ -200,6 +203,7 @@ class FakeApim:
         tenant_id: str | None = None,
         audience: str = "https://management.azure.com",
         clock: Callable[[], datetime] | None = None,
+        other_audiences: Iterable[str] = (),
         page_size: int = 100,
         seed: int | None = None,
         host: str = "127.0.0.1",
@@ -208,6 +212,7 @@ class FakeApim:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         self.tenant_id = tenant_id or new_guid()
         self.audience = audience.rstrip("/")
+        self.other_audiences = tuple(a.rstrip("/") for a in other_audiences)
         self.page_size = page_size
         self.host = host
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -1469,7 +1474,8 @@ class FakeApim:
             )
         scopes = form.get("scope", "").split()
         resource = next((s[: -len("/.default")] for s in scopes if s.endswith("/.default")), None)
-        if resource is None or resource.rstrip("/") != self.audience:
+        known = (self.audience, *self.other_audiences)
+        if resource is None or resource.rstrip("/") not in known:
             return (
                 op,
                 400,

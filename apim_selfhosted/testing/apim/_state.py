@@ -110,6 +110,8 @@ class TokenCheck(BaseModel):
     Example:
         >>> TokenCheck(status="expired").valid
         False
+        >>> str(TokenCheck(status="invalidated", gateway_id="gw1", key_type="primary"))
+        'invalidated (gateway gw1, primary key)'
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -124,6 +126,17 @@ class TokenCheck(BaseModel):
     def valid(self) -> bool:
         """``True`` when the gateway would accept the token now."""
         return self.status == "valid"
+
+    def __str__(self) -> str:
+        text = f"{self.status}"
+        if self.gateway_id:
+            text += f" (gateway {self.gateway_id}"
+            if self.key_type:
+                text += f", {self.key_type} key"
+            if self.expires_on:
+                text += f", expires {self.expires_on:%Y-%m-%d %H:%M} UTC"
+            text += ")"
+        return text
 
 
 @dataclass
