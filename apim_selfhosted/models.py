@@ -1718,21 +1718,21 @@ RESERVED_SETTINGS = frozenset(
 )
 
 
+_AUTH_TAGS = frozenset({"gateway-token", "existing-secret", "entra-app", "workload-identity"})
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
+    previous: int | str | None = None
     for item in loc:
+        if previous == "auth" and item in _AUTH_TAGS:
+            previous = item
+            continue  # pydantic names the union member; the user wrote only "auth.<field>"
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in {"GatewayTokenAuth", "ExistingSecretAuth", "EntraAppAuth"} or item in {
-            "WorkloadIdentityAuth",
-            "gateway-token",
-            "existing-secret",
-            "entra-app",
-            "workload-identity",
-        }:
-            continue
         else:
             parts.append(("." if parts else "") + str(item))
+        previous = item
     return "".join(parts)
 
 
