@@ -702,7 +702,8 @@ class KubernetesApplier:
         """Server-side applies each manifest, in order, one PATCH per object.
 
         Each object is read first, so that the result says whether it was created, changed or
-        left unchanged (a server-side apply that changes nothing keeps the resourceVersion).
+        left unchanged (the object's content before and after, without the fields the server
+        manages, such as resourceVersion and managedFields).
 
         Args:
             manifests: Plain-dict manifests in apply order (namespaces first).
@@ -741,12 +742,11 @@ class KubernetesApplier:
             rv = (obj.get("metadata") or {}).get("resourceVersion")
             if live is None or status == 201:
                 action = "created"
-            elif dry_run:
+            else:
+                # Content, not resourceVersion: a concurrent write by someone else between the
+                # read and the apply, or a managedFields-only bump, is not a change we made.
                 same = _normalized(live) == _normalized(obj)
                 action = "unchanged" if same else "changed"
-            else:
-                live_rv = (live.get("metadata") or {}).get("resourceVersion")
-                action = "unchanged" if live_rv == rv else "changed"
             applied = _applied(ref, action, rv if isinstance(rv, str) else None, dry_run=dry_run)
             results.append(applied)
             _emit(on_event, "apply", str(applied), kind=ref.kind, name=ref.name, action=action)

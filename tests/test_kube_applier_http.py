@@ -62,11 +62,6 @@ def _spec(**changes: Any) -> DeploymentSpec:
     return DeploymentSpec.model_validate({**base.model_dump(), **changes})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KubeEmulator rewrites managedFields time on a no-op apply and bumps the "
-    "resourceVersion; the real server does not (reported in /tmp/team/REQUESTS.md)",
-)
 def test_apply_creates_then_reports_unchanged(kube: KubernetesApplier) -> None:
     manifests = render(_spec(), TOKEN)
     first = kube.apply(manifests)
@@ -76,11 +71,6 @@ def test_apply_creates_then_reports_unchanged(kube: KubernetesApplier) -> None:
     assert {a.action for a in second} == {"unchanged"}, [str(a) for a in second]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KubeEmulator rewrites managedFields time on a no-op apply and bumps the "
-    "resourceVersion; the real server does not (reported in /tmp/team/REQUESTS.md)",
-)
 def test_apply_reports_only_the_changed_object(kube: KubernetesApplier) -> None:
     kube.apply(render(_spec(), TOKEN))
     result = kube.apply(render(_spec(replicas=3), TOKEN))
