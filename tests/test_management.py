@@ -515,7 +515,8 @@ def test_tokens_and_keys_never_reach_logs_reprs_or_errors(
     try:
         with caplog.at_level(logging.DEBUG):
             apim.inject_fault("throttle", operation="Gateway_GenerateToken", retry_after=0)
-            with _client(apim) as mc:
+            credential = apim.credential()
+            with _client(apim, credential) as mc:
                 token = mc.issue_token(gw)
                 keys = mc.list_keys(gw)
                 mc.regenerate_key(gw, "secondary")
@@ -538,6 +539,7 @@ def test_tokens_and_keys_never_reach_logs_reprs_or_errors(
                 except TokenError as exc:
                     texts += [str(exc), repr(exc)]
         secrets += [
+            credential.get_token("https://management.azure.com/.default").token,  # cached one
             token.value.get_secret_value(),
             token.value.get_secret_value().split("&")[-1],
             keys.primary.get_secret_value(),
