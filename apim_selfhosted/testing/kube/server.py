@@ -657,16 +657,18 @@ class ApiServer:
     def _check_type(self, rt: ResourceType, obj: Any) -> dict[str, Any]:
         if not isinstance(obj, dict):
             raise ApiError.bad_request(f"Object 'Kind' is missing in '{json.dumps(obj)[:200]}'")
-        api_version, kind = obj.get("apiVersion"), obj.get("kind")
-        if kind is None:
-            raise ApiError.bad_request(f"Object 'Kind' is missing in '{json.dumps(obj)[:200]}'")
-        if kind != rt.kind or (api_version or rt.api_version) != rt.api_version:
+        # like the API server's decoder, a missing kind/apiVersion defaults to the endpoint's
+        api_version = obj.setdefault("apiVersion", rt.api_version)
+        kind = obj.setdefault("kind", rt.kind)
+        if kind != rt.kind:
+            raise ApiError.bad_request(
+                f'{kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                "no kind is registered for the version"
+            )
+        if api_version != rt.api_version:
             raise ApiError.bad_request(
                 f"the API version in the data ({api_version}) does not match the expected API "
                 f"version ({rt.api_version})"
-                if kind == rt.kind
-                else f'{kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
-                "no kind is registered for the version"
             )
         return obj
 
@@ -1137,6 +1139,7 @@ class ApiServer:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
