@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -651,6 +652,29 @@ def _check_int_or_percent(value: int | str) -> int | str:
     return value
 
 
+def _check_ip(value: str, *, what: str = "IP address") -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"invalid {what} {value!r}: must be an IPv4 or IPv6 address") from None
+    return value
+
+
+def _check_cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"invalid CIDR {value!r}: use e.g. 10.0.0.0/8") from None
+    return value
+
+
+def _check_keys(value: dict[str, Any], allowed: set[str], what: str) -> dict[str, Any]:
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ValueError(f"{what}: unknown keys {unknown}; allowed: {sorted(allowed)}")
+    return value
+
+
 def parse_semver(tag: str) -> tuple[int, int, int] | None:
     """Reads ``major.minor.patch`` from an image tag, or ``None`` for any other tag.
 
@@ -842,6 +866,11 @@ class HostAlias(_Part):
     ip: str = Field(description="The IP address.")
     hostnames: tuple[str, ...] = Field(min_length=1, description="Host names for that address.")
 
+    @field_validator("ip")
+    @classmethod
+    def _check_ip(cls, value: str) -> str:
+        return _check_ip(value)
+
 
 class DnsOption(_Part):
     """A resolver option in the pod's dnsConfig.
@@ -864,6 +893,16 @@ class DnsConfig(_Part):
     """
 
     nameservers: tuple[str, ...] = Field(default=(), description="DNS servers.")
+
+    @field_validator("nameservers")
+    @classmethod
+    def _check_servers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for server in value:
+            _check_ip(server, what="nameserver")
+        if len(value) > 3:
+            raise ValueError("at most 3 nameservers")
+        return value
+
     searches: tuple[str, ...] = Field(default=(), description="Search domains.")
     options: tuple[DnsOption, ...] = Field(default=(), description="Resolver options.")
 
@@ -1070,6 +1109,18 @@ class ServiceSettings(_Part):
 
     _v_ann = field_validator("annotations")(classmethod(lambda cls, v: _check_annotations(v)))
 
+    @field_validator("load_balancer_ip")
+    @classmethod
+    def _check_lb_ip(cls, value: str | None) -> str | None:
+        return None if value is None else _check_ip(value, what="load balancer IP")
+
+    @field_validator("load_balancer_source_ranges")
+    @classmethod
+    def _check_ranges(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            _check_cidr(cidr)
+        return value
+
 
 class HighAvailability(_Part):
     """Disruption budget and spreading of pods over zones and nodes.
@@ -1109,6 +1160,16 @@ class Toleration(_Part):
         default=None, description="Taint effect (none = all)."
     )
     toleration_seconds: int | None = Field(default=None, description="For NoExecute only.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Toleration:
+        if self.operator == "Exists" and self.value:
+            raise ValueError("value must be empty when operator is Exists")
+        if self.key is None and self.operator != "Exists":
+            raise ValueError("operator must be Exists when key is empty")
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("toleration_seconds needs effect NoExecute")
+        return self
 
 
 class SecurityContext(_Part):
@@ -1240,6 +1301,20 @@ class NetworkPolicySettings(_Part):
     egress_to: tuple[dict[str, Any], ...] = Field(
         default=(), description="Extra NetworkPolicyEgressRule objects (backends) when restricted."
     )
+
+    @field_validator("ingress_from")
+    @classmethod
+    def _check_peers(cls, value: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        for peer in value:
+            _check_keys(peer, {"podSelector", "namespaceSelector", "ipBlock"}, "peer")
+        return value
+
+    @field_validator("egress_to")
+    @classmethod
+    def _check_rules(cls, value: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        for rule in value:
+            _check_keys(rule, {"to", "ports"}, "egress rule")
+        return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1486,6 +1561,11 @@ class DeploymentSpec(BaseModel):
                 "that '<name>-instance-discovery' is a valid Service name"
             )
         return value
+
+    @field_validator("affinity")
+    @classmethod
+    def _check_affinity(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_keys(value, {"nodeAffinity", "podAffinity", "podAntiAffinity"}, "affinity")
 
     _v_labels = field_validator("common_labels", "pod_labels", "node_selector")(
         classmethod(lambda cls, v: _check_labels(v))

@@ -201,3 +201,43 @@ def test_kubernetes_name_helpers() -> None:
     assert parse_semver("2.11.1") == (2, 11, 1)
     assert parse_semver("v2") is None
     assert parse_semver("2.11.1-preview") is None
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "fragment"),
+    [
+        (
+            {"host_aliases": [{"ip": "10.0.0.999", "hostnames": ["a"]}]},
+            "host_aliases[0].ip",
+            "IPv4",
+        ),
+        ({"dns_config": {"nameservers": ["dns.example"]}}, "dns_config.nameservers", "nameserver"),
+        ({"service": {"load_balancer_ip": "x"}}, "service.load_balancer_ip", "load balancer IP"),
+        (
+            {"service": {"load_balancer_source_ranges": ["10/x"]}},
+            "service.load_balancer_source_ranges",
+            "CIDR",
+        ),
+        (
+            {"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]},
+            "tolerations[0]",
+            "Exists",
+        ),
+        ({"tolerations": [{"operator": "Equal"}]}, "tolerations[0]", "key is empty"),
+        ({"tolerations": [{"key": "k", "toleration_seconds": 5}]}, "tolerations[0]", "NoExecute"),
+        ({"affinity": {"nodeAfinity": {}}}, "affinity", "nodeAffinity"),
+        (
+            {"network_policy": {"ingress_from": [{"pods": {}}]}},
+            "network_policy.ingress_from",
+            "podSelector",
+        ),
+        ({"network_policy": {"egress_to": [{"dest": []}]}}, "network_policy.egress_to", "'to'"),
+    ],
+)
+def test_kubernetes_shaped_fields_are_checked(
+    data: dict[str, Any], path: str, fragment: str
+) -> None:
+    with pytest.raises(SpecError) as info:
+        spec(**data)
+    assert path in [p for p, _ in info.value.problems], info.value.problems
+    assert fragment in str(info.value)
