@@ -745,3 +745,46 @@ def test_start_twice_and_authority_before_start() -> None:
         fake.add_service("sub", RG, SVC)
     with pytest.raises(ValueError, match="page_size"):
         FakeApim(page_size=0)
+
+
+def test_patch_update_merges_properties_under_if_match(
+    apim: FakeApim, sdk: ApiManagementClient
+) -> None:
+    gid = f"{GW_PATH}/gateways/gw1"
+    etag = apim.gateway_etag(gid)
+    updated = sdk.gateway.update(
+        RG, SVC, "gw1", if_match=etag, parameters=GatewayContract(description="patched")
+    )
+    assert updated.description == "patched"
+    assert updated.location_data.name == "on-premises"  # untouched
+    with pytest.raises(HttpResponseError) as err:
+        sdk.gateway.update(RG, SVC, "gw1", if_match=etag, parameters=GatewayContract())
+    assert err.value.status_code == 412
+
+
+def test_head_of_a_missing_gateway_is_404(sdk: ApiManagementClient) -> None:
+    with pytest.raises(ResourceNotFoundError):
+        sdk.gateway.get_entity_tag(RG, SVC, "nope")
+
+
+def test_top_and_skip_select_a_page(apim: FakeApim) -> None:
+    for name in ("gw2", "gw3"):
+        apim.add_gateway(SUB, RG, SVC, name)
+    page = _raw(
+        apim,
+        "GET",
+        f"{GW_PATH}/gateways",
+        params={"api-version": "2024-05-01", "$top": "1", "$skip": "1"},
+        headers=_bearer(apim),
+    ).json()
+    assert [g["name"] for g in page["value"]] == ["gw2"]
+    assert "$skip=2" in page["nextLink"]
+    assert page["count"] == 3
+    bad = _raw(
+        apim,
+        "GET",
+        f"{GW_PATH}/gateways",
+        params={"api-version": "2024-05-01", "$top": "0"},
+        headers=_bearer(apim),
+    )
+    assert bad.status_code == 400

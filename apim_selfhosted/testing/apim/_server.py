@@ -1151,7 +1151,7 @@ class FakeApim:
             if top is not None:
                 params["$top"] = str(top)
             path = quote(urlsplit(raw_path).path)
-            result["nextLink"] = f"{self.url}{path}?{urlencode(params)}"
+            result["nextLink"] = f"{self.url}{path}?{urlencode(params, safe='$')}"
         return 200, result, {}
 
     def _read_json(self, body: bytes) -> dict[str, Any]:
