@@ -132,8 +132,10 @@ def set_image(image: str) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
-def pods_of(store: Store, name: str) -> list[dict[str, Any]]:
-    return store.list(POD, NS, label_selector=f"app={name}")[0]
+def pods_of(store: Store, name: str, *, terminating: bool = False) -> list[dict[str, Any]]:
+    """The deployment's pods; those being terminated only if ``terminating``."""
+    pods = store.list(POD, NS, label_selector=f"app={name}")[0]
+    return [p for p in pods if terminating or not p["metadata"].get("deletionTimestamp")]
 
 
 def is_ready(pod: dict[str, Any]) -> bool:
@@ -240,7 +242,7 @@ class PodCensus:
     def _on_change(self, etype: str, rt: ResourceType, obj: dict[str, Any]) -> None:
         if rt is not POD:
             return
-        pods = pods_of(self.store, self.name)
+        pods = pods_of(self.store, self.name, terminating=True)
         with self._lock:
             self.totals.append(len(pods))
             self.ready.append(sum(1 for p in pods if is_ready(p)))
@@ -276,6 +278,7 @@ def test_rolling_update_honours_max_surge_and_max_unavailable(
     assert max(census.totals) <= max_total
     assert min(census.ready) >= min_ready
     assert max(census.totals) > replicas or min(census.ready) < replicas  # it did roll
+    assert ctl.wait_idle()  # old pods that were still terminating are gone
     images = {p["spec"]["containers"][0]["image"] for p in pods_of(store, "web")}
     assert images == {"example/web:2"}
     old, new = replica_sets(store, "web")
@@ -324,7 +327,8 @@ def test_recreate_removes_old_pods_before_creating_new_ones(store: Store, ctl: C
 
     def on_change(etype: str, rt: ResourceType, obj: dict[str, Any]) -> None:
         if rt is POD:
-            mixed.append({p["spec"]["containers"][0]["image"] for p in pods_of(store, "web")})
+            pods = pods_of(store, "web", terminating=True)
+            mixed.append({p["spec"]["containers"][0]["image"] for p in pods})
 
     unsubscribe = store.subscribe(on_change)
     change_template(store, "web", set_image("example/web:2"))
@@ -874,3 +878,26 @@ def test_http_load_balancer_service_gets_an_ip(kube_emulator: Any) -> None:
     assert ip is not None
     assert ip.startswith("127.0.")
     api_client.close()
+
+
+def test_scaled_down_pods_terminate_gracefully(store: Store, ctl: Controllers) -> None:
+    store.create(DEPLOY, deployment(replicas=2))
+    wait_for(store, DEPLOY, "web", is_complete)
+    seen: list[dict[str, Any]] = []
+
+    def on_change(etype: str, rt: ResourceType, obj: dict[str, Any]) -> None:
+        if rt is POD and obj["metadata"].get("deletionTimestamp") and etype == "MODIFIED":
+            seen.append(obj)
+
+    unsubscribe = store.subscribe(on_change)
+    d = store.get(DEPLOY, NS, "web")
+    d["spec"]["replicas"] = 1
+    store.update(DEPLOY, d)
+    assert ctl.wait_idle()
+    unsubscribe()
+    assert seen, "the pod was not terminated gracefully"
+    assert seen[0]["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert any(condition(p, "Ready").get("status") == "False" for p in seen)
+    assert len(pods_of(store, "web", terminating=True)) == 1
+    killing = store.list(EVENT, NS, field_selector="reason=Killing")[0]
+    assert killing[0]["message"] == "Stopping container main"

@@ -617,3 +617,41 @@ def test_concurrent_creates_get_distinct_versions(store: Store) -> None:
     items, _ = store.list(CM, "default")
     versions = {i["metadata"]["resourceVersion"] for i in items}
     assert len(items) == len(versions) == 80
+
+
+# --- graceful pod deletion (beyond the contract) --------------------------------------------------
+
+
+def _pod(name: str, node: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": "c", "image": "x"}]}
+    if node:
+        spec["nodeName"] = node
+    return {"metadata": {"name": name, "namespace": "default"}, "spec": spec}
+
+
+def test_graceful_delete_of_a_bound_pod_only_marks_it(store: Store) -> None:
+    store.create(POD, _pod("p", "node-1"))
+    marked = store.delete(POD, "default", "p", grace_period_seconds=30)
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert marked["metadata"]["deletionTimestamp"] == "2024-05-06T07:08:39Z"  # now + 30 s
+    assert store.get(POD, "default", "p")["metadata"]["deletionTimestamp"]
+    store.delete(POD, "default", "p")  # a second delete without grace changes nothing
+    store.get(POD, "default", "p")
+    store.delete(POD, "default", "p", grace_period_seconds=0)
+    with pytest.raises(ApiError):
+        store.get(POD, "default", "p")
+
+
+def test_unbound_pod_is_deleted_at_once_even_with_grace(store: Store) -> None:
+    store.create(POD, _pod("p", None))
+    store.delete(POD, "default", "p", grace_period_seconds=30)
+    with pytest.raises(ApiError):
+        store.get(POD, "default", "p")
+
+
+def test_status_update_of_a_terminating_pod_keeps_it(store: Store) -> None:
+    store.create(POD, _pod("p", "node-1"))
+    marked = store.delete(POD, "default", "p", grace_period_seconds=5)
+    marked["status"] = {"phase": "Running"}
+    store.update(POD, marked, subresource="status")
+    assert store.get(POD, "default", "p")["status"] == {"phase": "Running"}

@@ -573,13 +573,14 @@ class Controllers:
 
     # --- deployment controller ----------------------------------------------------------------
 
-    def _pods_of(self, ns: str, owner_uid: str) -> list[Obj]:
+    def _pods_of(self, ns: str, owner_uid: str, *, terminating: bool = False) -> list[Obj]:
+        """Pods controlled by ``owner_uid``; only active ones unless ``terminating``."""
         # Read-only views of the stored pods (the store replaces objects, never mutates them).
         pods = self.store.dependents(owner_uid, POD, copy=False)
         return [
             p
             for p in pods
-            if not p["metadata"].get("deletionTimestamp")
+            if (terminating or not p["metadata"].get("deletionTimestamp"))
             and (_controller_ref(p) or {}).get("uid") == owner_uid
         ]
 
@@ -712,11 +713,16 @@ class Controllers:
         )
         old_rs = [r for r in all_rs if r is not new_rs]
         pods = {r["metadata"]["uid"]: self._pods_of(ns, r["metadata"]["uid"]) for r in all_rs}
+        # Terminating pods still run: they count against maxSurge until they are gone.
+        with_terminating = {
+            r["metadata"]["uid"]: len(self._pods_of(ns, r["metadata"]["uid"], terminating=True))
+            for r in all_rs
+        }
         max_old_revision = max((_revision(r) for r in old_rs), default=0)
         annotations_for_rs = {DESIRED: str(replicas), MAX: str(replicas + surge)}
 
         def live(rs: Obj) -> int:
-            return len(pods.get(rs["metadata"]["uid"], ()))
+            return with_terminating.get(rs["metadata"]["uid"], 0)
 
         def spec_of(rs: Obj) -> int:
             return int(rs["spec"].get("replicas", 1))
@@ -1157,11 +1163,13 @@ class Controllers:
                 doomed = sorted(pods, key=lambda p: self._deletion_rank(p, min_ready, now))
                 for pod in doomed[: len(pods) - want]:
                     with contextlib.suppress(ApiError):
+                        grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
                         self.store.delete(
                             POD,
                             ns,
                             pod["metadata"]["name"],
                             preconditions={"uid": pod["metadata"]["uid"]},
+                            grace_period_seconds=30 if grace is None else int(grace),
                         )
                         self._event(
                             rs,
@@ -1305,10 +1313,11 @@ class Controllers:
             with self._cond:
                 self._waiting_config.get(ns, set()).discard(name)
             return
-        if pod["metadata"].get("deletionTimestamp"):
-            return
         rt = self._runtime(pod)
         now_mono = time.monotonic()
+        if pod["metadata"].get("deletionTimestamp"):
+            self._terminate(pod, rt, now_mono)
+            return
         if rt.due > now_mono:
             return  # a timer is armed for then
         spec = pod.get("spec") or {}
@@ -1375,6 +1384,46 @@ class Controllers:
         elif stage == "crashed":
             self._start_containers(pod, rt, now)
         self._write_pod_status(pod, rt, now)
+
+    def _terminate(self, pod: Obj, rt: _PodRuntime, now_mono: float) -> None:
+        """Graceful termination: the pod turns not-ready at once, then goes after a short while.
+
+        The real kubelet waits for the containers to exit (at most the grace period); the
+        emulated containers exit after ``ready_delay``.
+        """
+        meta = pod["metadata"]
+        grace = meta.get("deletionGracePeriodSeconds")
+        if not grace:
+            return  # held by finalizers, or already on its way out
+        key = ("pod", meta["namespace"], meta["name"])
+        if rt.stage != "terminating":
+            rt.stage = "terminating"
+            rt.ready = False
+            delay = min(self.ready_delay, float(grace))
+            rt.due = now_mono + delay
+            for c in rt.containers:
+                if c.started_at is not None and c.waiting is None:
+                    self._event(
+                        pod,
+                        "Normal",
+                        "Killing",
+                        f"Stopping container {c.name}",
+                        component="kubelet",
+                        field_path=f"spec.containers{{{c.name}}}",
+                    )
+            self._write_pod_status(pod, rt, self._now())
+            self._after(delay, key)
+            return
+        if rt.due > now_mono:
+            return
+        with contextlib.suppress(ApiError):
+            self.store.delete(
+                POD,
+                meta["namespace"],
+                meta["name"],
+                preconditions={"uid": meta["uid"]},
+                grace_period_seconds=0,
+            )
 
     def _try_start(self, pod: Obj, rt: _PodRuntime, now: datetime) -> None:
         meta = pod["metadata"]
@@ -1533,7 +1582,7 @@ class Controllers:
     def _write_pod_status(self, pod: Obj, rt: _PodRuntime, now: datetime) -> None:
         old = pod.get("status") or {}
         now_s = format_time(now)
-        running = rt.stage in ("starting", "ready", "unready")
+        running = rt.stage in ("starting", "ready", "unready", "terminating")
         started_any = any(c.started_at is not None for c in rt.containers)
         phase = "Running" if started_any else "Pending"
         statuses = []

@@ -44,7 +44,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from apim_selfhosted.testing.kube.errors import ApiError
@@ -984,7 +984,13 @@ class Store:
                 return new
             self._rv += 1
             new["metadata"]["resourceVersion"] = str(self._rv)
-            if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            new_meta = new["metadata"]
+            if (
+                new_meta.get("deletionTimestamp")
+                and not new_meta.get("finalizers")
+                and not (rt.key == "pods" and new_meta.get("deletionGracePeriodSeconds"))
+            ):
+                # The last finalizer is gone (a pod in its grace period waits for the kubelet).
                 self._remove(rt, key, new)
                 return _clone(new)
             self._put(rt, key, new)
@@ -1000,6 +1006,7 @@ class Store:
         propagation_policy: str = "Background",
         preconditions: Mapping[str, str] | None = None,
         dry_run: bool = False,
+        grace_period_seconds: int | None = None,
     ) -> Obj:
         """Delete an object, collecting its dependents by ``ownerReferences``.
 
@@ -1011,6 +1018,11 @@ class Store:
                 ``Orphan`` removes the owner's reference from them.
             preconditions: ``{"uid": ..., "resourceVersion": ...}`` that must match.
             dry_run: Check everything and return the result without deleting.
+            grace_period_seconds: For pods (beyond the contract): a positive value on a pod
+                that is bound to a node and still running only marks it (``deletionTimestamp``
+                = now + grace, ``deletionGracePeriodSeconds``), as the API server does; the
+                kubelet of the controllers then stops it and deletes it with 0. None or 0
+                deletes at once (unbound pods are always deleted at once).
 
         Returns:
             The deleted object with ``deletionTimestamp`` set. An object with finalizers is
@@ -1054,8 +1066,31 @@ class Store:
                 out = _clone(old)
                 out["metadata"].setdefault("deletionTimestamp", now)
                 return out
+            graceful = (
+                rt.key == "pods"
+                and (grace_period_seconds or 0) > 0
+                and bool((old.get("spec") or {}).get("nodeName"))
+                and (old.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            )
             if meta.get("deletionTimestamp") and rt.key != "namespaces":
-                return _clone(old)
+                if not (
+                    rt.key == "pods" and grace_period_seconds == 0 and not meta.get("finalizers")
+                ):
+                    return _clone(old)
+            elif graceful:
+                grace = int(grace_period_seconds or 0)
+                new = _clone(old)
+                new["metadata"]["deletionTimestamp"] = format_time(
+                    self._clock() + timedelta(seconds=grace)
+                )
+                new["metadata"]["deletionGracePeriodSeconds"] = grace
+                if "generation" in new["metadata"]:
+                    new["metadata"]["generation"] += 1
+                self._rv += 1
+                new["metadata"]["resourceVersion"] = str(self._rv)
+                self._put(rt, key, new)
+                self._emit("MODIFIED", rt, new, old)
+                return _clone(new)
             if rt.key == "namespaces":
                 return self._delete_namespace(rt, key, old, now)
             if meta.get("finalizers"):
