@@ -780,9 +780,10 @@ class RolloutStrategy(_Part):
         default="25%", description="RollingUpdate maxSurge: a count or a percentage."
     )
 
-    _v_mu = field_validator("max_unavailable", "max_surge")(
-        classmethod(lambda cls, v: _check_int_or_percent(v))
-    )
+    @field_validator("max_unavailable", "max_surge")
+    @classmethod
+    def _check_counts(cls, value: int | str) -> int | str:
+        return _check_int_or_percent(value)
 
     @model_validator(mode="after")
     def _not_both_zero(self) -> RolloutStrategy:
@@ -944,7 +945,10 @@ class ConfigBackup(_Part):
         description="Access mode of the new PVC; more than one replica needs ReadWriteMany.",
     )
 
-    _v_size = field_validator("size")(classmethod(lambda cls, v: _check_quantity(v)))
+    @field_validator("size")
+    @classmethod
+    def _check_size(cls, value: str) -> str:
+        return _check_quantity(value)
 
     @field_validator("existing_claim")
     @classmethod
@@ -1107,7 +1111,10 @@ class ServiceSettings(_Part):
         default=4291, ge=1, le=65535, description="Discovery Service port for heartbeats."
     )
 
-    _v_ann = field_validator("annotations")(classmethod(lambda cls, v: _check_annotations(v)))
+    @field_validator("annotations")
+    @classmethod
+    def _check_annotations(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_annotations(value)
 
     @field_validator("load_balancer_ip")
     @classmethod
@@ -1142,7 +1149,10 @@ class HighAvailability(_Part):
         default="ScheduleAnyway", description="What the scheduler does when it cannot spread."
     )
 
-    _v_mu = field_validator("max_unavailable")(classmethod(lambda cls, v: _check_int_or_percent(v)))
+    @field_validator("max_unavailable")
+    @classmethod
+    def _check_budget(cls, value: int | str) -> int | str:
+        return _check_int_or_percent(value)
 
 
 class Toleration(_Part):
@@ -1227,8 +1237,15 @@ class ServiceAccountSettings(_Part):
         description="Mount a Kubernetes API token in the pod (the gateway needs none).",
     )
 
-    _v_ann = field_validator("annotations")(classmethod(lambda cls, v: _check_annotations(v)))
-    _v_lab = field_validator("labels")(classmethod(lambda cls, v: _check_labels(v)))
+    @field_validator("annotations")
+    @classmethod
+    def _check_annotations(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_annotations(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_labels(value)
 
     @field_validator("name")
     @classmethod
@@ -1567,12 +1584,15 @@ class DeploymentSpec(BaseModel):
     def _check_affinity(cls, value: dict[str, Any]) -> dict[str, Any]:
         return _check_keys(value, {"nodeAffinity", "podAffinity", "podAntiAffinity"}, "affinity")
 
-    _v_labels = field_validator("common_labels", "pod_labels", "node_selector")(
-        classmethod(lambda cls, v: _check_labels(v))
-    )
-    _v_annotations = field_validator(
-        "common_annotations", "deployment_annotations", "pod_annotations"
-    )(classmethod(lambda cls, v: _check_annotations(v)))
+    @field_validator("common_labels", "pod_labels", "node_selector")
+    @classmethod
+    def _check_label_maps(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_labels(value)
+
+    @field_validator("common_annotations", "deployment_annotations", "pod_annotations")
+    @classmethod
+    def _check_annotation_maps(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_annotations(value)
 
     @field_validator("priority_class_name")
     @classmethod
