@@ -558,3 +558,30 @@ def test_tokens_and_keys_never_reach_logs_reprs_or_errors(
     for secret in secrets:
         for text in texts:
             assert secret not in text
+
+
+def test_one_client_serves_many_threads(
+    apim: FakeApim, client: ManagementClient, gw: Gateway
+) -> None:
+    import threading
+
+    apim.inject_fault("throttle", operation="Gateway_GenerateToken", times=3, retry_after=0)
+    tokens: list[Token] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(5):
+                tokens.append(client.issue_token(gw, key_type="secondary"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(tokens) == 20
+    assert all(apim.validate_token(t).valid for t in tokens)
+    assert apim.request_count("Gateway_GenerateToken") == 23  # 20 + 3 throttled and retried
