@@ -13,8 +13,11 @@ Rules (also described in ``docs/contributing-docs.md``):
   preceded by ``<!-- run -->`` (or ``<!-- run: exit=N -->`` when the command is expected to
   end with exit code ``N``). They run with ``bash -euo pipefail`` in the same kind of temporary
   directory, with the virtualenv's ``bin`` first on ``PATH``.
-* Any other ``<!-- run... -->`` or ``<!-- no-run... -->`` comment is an error, so a typo in a
-  marker cannot silently turn a test off.
+* A block of any language preceded by ``<!-- file: NAME -->`` is written to ``NAME`` in the
+  page's directory when its turn comes, so a spec shown as YAML on a page is the very file
+  that the page's later examples load.
+* Any other ``<!-- run... -->``, ``<!-- no-run... -->`` or ``<!-- file... -->`` comment is an
+  error, so a typo in a marker cannot silently turn a test off.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ PYTHON_LANGS = {"python", "py"}
 SHELL_LANGS = {"bash", "console", "shell", "sh"}
 
 _FENCE_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
-_MARKER_RE = re.compile(r"^\s*<!--\s*(?P<body>(?:no-)?run\b.*?)\s*-->\s*$")
+_MARKER_RE = re.compile(r"^\s*<!--\s*(?P<body>(?:(?:no-)?run|file)\b.*?)\s*-->\s*$")
 _RUN_RE = re.compile(r"^run(?::\s*exit=(?P<exit>\d+))?$")
 _NO_RUN_RE = re.compile(r"^no-run:\s*(?P<reason>\S.*)$")
+_FILE_RE = re.compile(r"^file:\s*(?P<name>[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*)$")
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,17 @@ def _all_blocks() -> list[Block]:
     return [b for f in _markdown_files() for b in parse_blocks(f)]
 
 
+def _file_name(block: Block) -> str | None:
+    if block.marker is None:
+        return None
+    found = _FILE_RE.match(block.marker)
+    return found["name"] if found else None
+
+
 def _runnable(block: Block) -> bool:
-    return block.lang in PYTHON_LANGS or (block.lang in SHELL_LANGS and block.marker is not None)
+    if _file_name(block) is not None or block.lang in PYTHON_LANGS:
+        return True
+    return block.lang in SHELL_LANGS and block.marker is not None
 
 
 def _no_run_reason(block: Block) -> str | None:
@@ -140,6 +153,10 @@ def test_markers_are_well_formed() -> None:
     for block in _all_blocks():
         if block.marker is None:
             continue
+        if block.marker.startswith("file"):
+            if _file_name(block) is None or ".." in block.marker:
+                problems.append(f"{block.id}: bad file marker <!-- {block.marker} -->")
+            continue
         if _NO_RUN_RE.match(block.marker):
             if block.lang not in PYTHON_LANGS | SHELL_LANGS:
                 problems.append(f"{block.id}: no-run on a {block.lang or 'plain'} block")
@@ -153,7 +170,11 @@ def test_markers_are_well_formed() -> None:
 
 def test_docs_have_examples() -> None:
     """The runner finds the examples (guards against a parser regression running nothing)."""
-    runnable = [b for b in _all_blocks() if _runnable(b) and _no_run_reason(b) is None]
+    runnable = [
+        b
+        for b in _all_blocks()
+        if _runnable(b) and _no_run_reason(b) is None and _file_name(b) is None
+    ]
     assert len(runnable) >= 10, [b.id for b in runnable]
 
 
@@ -171,7 +192,12 @@ def test_example(
     workdir = _workdir(block, tmp_path_factory)
     monkeypatch.chdir(workdir)
     try:
-        if block.lang in PYTHON_LANGS:
+        name = _file_name(block)
+        if name is not None:
+            target = workdir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(block.code, encoding="utf-8")
+        elif block.lang in PYTHON_LANGS:
             _run_python(block)
         else:
             _run_shell(block, workdir)
@@ -217,7 +243,8 @@ def test_parser_reads_fences_and_markers(tmp_path: Path) -> None:
         "<!-- run: exit=1 -->\n"
         "```bash\nfalse\n```\n"
         "* item\n\n    ```yaml\n    a: 1\n    ```\n"
-        "````markdown\n```python\nnot a block\n```\n````\n",
+        "````markdown\n```python\nnot a block\n```\n````\n"
+        "<!-- file: specs/gw.yaml -->\n```yaml\nnamespace: apim\n```\n",
         encoding="utf-8",
     )
     blocks = parse_blocks(page)
@@ -227,8 +254,12 @@ def test_parser_reads_fences_and_markers(tmp_path: Path) -> None:
         ("bash", "run: exit=1", 13),
         ("yaml", None, 18),
         ("markdown", None, 21),
+        ("yaml", "file: specs/gw.yaml", 27),
     ]
     assert blocks[0].code == "x = 1\n"
     assert blocks[3].code == "a: 1\n"
     assert _no_run_reason(blocks[1]) == "needs a real Azure subscription"
     assert _expected_exit(blocks[2]) == 1
+    assert _file_name(blocks[5]) == "specs/gw.yaml"
+    assert _runnable(blocks[5])
+    assert not _runnable(blocks[3])
