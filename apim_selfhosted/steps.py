@@ -639,13 +639,18 @@ def _check_objects(
     live_objects: dict[tuple[str, str], dict[str, Any]] = {}
     missing: list[str] = []
     drifted: list[str] = []
+    unchecked: list[str] = []
     evidence: list[str] = []
     for manifest in manifests:
         meta = manifest.get("metadata") or {}
         kind, name = str(manifest["kind"]), str(meta["name"])
         namespace = meta.get("namespace")
         label = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
-        live = kube.get(str(manifest["apiVersion"]), kind, name, meta.get("namespace"))
+        try:
+            live = kube.get(str(manifest["apiVersion"]), kind, name, meta.get("namespace"))
+        except AuthorizationError as exc:
+            unchecked.append(f"{label} (needs {exc.permission})")
+            continue
         if live is None:
             missing.append(label)
             continue
@@ -671,6 +676,18 @@ def _check_objects(
                 summary="; ".join(parts),
                 evidence=tuple(f"{m}: missing" for m in missing) + tuple(evidence),
                 advice="run `apim-selfhosted deploy SPEC` to restore them",
+            ),
+            live_objects,
+        )
+    if unchecked:
+        return (
+            Check(
+                name="objects",
+                status="warning",
+                summary=f"{len(manifests) - len(unchecked)} objects present and as specified; "
+                f"not permitted to check {', '.join(unchecked)}",
+                evidence=tuple(evidence),
+                advice="grant read access to those objects to check them too",
             ),
             live_objects,
         )

@@ -213,7 +213,10 @@ def test_missing_permission_skips_the_check_and_names_it(env: Env) -> None:
     assert "get pods/log" in logs.summary
     assert logs.advice is not None
     assert "get pods/log" in logs.advice
-    assert report.check("objects").status == "ok"
+    objects = report.check("objects")
+    assert objects.status == "warning"  # the Namespace is cluster-scoped: not readable
+    assert "get namespaces" in objects.summary
+    assert report.check("token").status == "ok"
 
 
 def test_unreachable_cluster_is_reported_not_raised(env: Env, tmp_path: Path) -> None:
