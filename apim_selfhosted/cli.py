@@ -175,7 +175,7 @@ def read_token(path: str, *, gateway: Any, key_type: str = "primary") -> Any:
     try:
         return Token.parse(text, key_type=key_type, gateway=gateway, now=datetime.now(UTC))
     except TokenError as exc:
-        raise TokenError(f"{path}: {exc}") from exc
+        raise TokenError(f"{'<stdin>' if path == '-' else path}: {exc}") from exc
 
 
 def _write(text: str, output: str | None, stdout: TextIO) -> None:

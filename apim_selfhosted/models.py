@@ -291,6 +291,8 @@ _SIGNATURE_RE = re.compile(r"^[A-Za-z0-9+/=_-]+$")
 def _split_token(text: str) -> tuple[str, str, datetime]:
     """Splits a token into (full container form, gateway id, expiry); never echoes the token."""
     body = text.strip()
+    if len(body) >= 2 and body[0] == body[-1] and body[0] in "'\"":
+        body = body[1:-1].strip()  # pasted with the quotes of the portal's kubectl command
     if body.lower().startswith(_TOKEN_PREFIX.lower()):
         body = body[len(_TOKEN_PREFIX) :].strip()
     parts = body.split("&")

@@ -207,3 +207,18 @@ def test_python_dash_m_and_console_script() -> None:
         )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith("apim-selfhosted ")
+
+
+def test_render_reads_the_token_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(fresh_token_text()))
+    assert main(["render", PRODUCTION, "--token-file", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert any(d["kind"] == "Secret" for d in yaml.safe_load_all(out))
+    assert SIG not in out + err
+    monkeypatch.setattr(sys, "stdin", io.StringIO("junk"))
+    assert main(["render", PRODUCTION, "--token-file", "-"]) == 2
+    assert "<stdin>: malformed" in capsys.readouterr().err

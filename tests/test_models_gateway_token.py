@@ -130,6 +130,9 @@ def test_key_type_other() -> None:
         f"GatewayKey gw1&202611270418&{SIG}",
         f"gw1&202611270418&{SIG}",
         f"  gw1&202611270418&{SIG}\n",
+        f'"GatewayKey gw1&202611270418&{SIG}"\n',
+        f"'gw1&202611270418&{SIG}'",
+        f"gatewaykey  gw1&202611270418&{SIG}",
     ],
 )
 def test_token_parse_both_forms(text: str) -> None:
