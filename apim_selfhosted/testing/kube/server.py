@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import logging
 import ssl
@@ -852,13 +853,16 @@ class ApiServer:
         manager = self._field_manager(req)
         with self.store.lock:
             old = self.store.get(rt, route.namespace, route.name or "")
+            # the patch functions share untouched subtrees with their input; defaulting later
+            # changes the result in place, so patch a copy and keep ``old`` pristine
+            base = copy.deepcopy(old)
             try:
                 if kind == "json":
-                    patched = patches.json_patch(old, body)
+                    patched = patches.json_patch(base, body)
                 elif kind == "merge":
-                    patched = patches.merge_patch(old, body)
+                    patched = patches.merge_patch(base, body)
                 else:
-                    patched = patches.strategic_merge(old, body, self.schemas, self._node(rt))
+                    patched = patches.strategic_merge(base, body, self.schemas, self._node(rt))
             except patches.PatchError as err:
                 if err.bad_request:
                     raise ApiError.bad_request(str(err)) from err
