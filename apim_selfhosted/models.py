@@ -1612,7 +1612,6 @@ class DeploymentSpec(BaseModel):
                     f"most {MAX_BASE_NAME} characters"
                 )
         reserved = {k for k in self.additional_settings if k in RESERVED_SETTINGS}
-        reserved |= {k for k in self.additional_settings if k.startswith("config.service.auth")}
         if reserved:
             raise ValueError(
                 f"additional_settings: {sorted(reserved)} are set by the library from typed "
@@ -1804,6 +1803,11 @@ RESERVED_SETTINGS = frozenset(
     {
         "config.service.endpoint",
         "config.service.auth",
+        "config.service.auth.azureAd.tenantId",
+        "config.service.auth.azureAd.clientId",
+        "config.service.auth.azureAd.clientSecret",
+        "config.service.auth.azureAd.certificatePath",
+        "config.service.auth.azureAd.authority",
         "neighborhood.host",
         "runtime.deployment.artifact.source",
         "runtime.deployment.artifact.version",

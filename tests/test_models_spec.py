@@ -241,3 +241,11 @@ def test_kubernetes_shaped_fields_are_checked(
         spec(**data)
     assert path in [p for p, _ in info.value.problems], info.value.problems
     assert fragment in str(info.value)
+
+
+def test_additional_settings_may_not_shadow_typed_fields() -> None:
+    for key in ("config.service.auth", "config.service.auth.azureAd.clientId", "neighborhood.host"):
+        with pytest.raises(SpecError, match="typed fields"):
+            spec(additional_settings={key: "x"})
+    ok = spec(additional_settings={"config.service.auth.tokenAudience": "https://example"})
+    assert ok.additional_settings["config.service.auth.tokenAudience"] == "https://example"
