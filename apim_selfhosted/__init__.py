@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "ProgressEvent": "apim_selfhosted.results",
     "RolloutError": "apim_selfhosted.errors",
     "RolloutStatus": "apim_selfhosted.results",
+    "RotateResult": "apim_selfhosted.rotation",
     "RotationError": "apim_selfhosted.errors",
     "SecretKeyRef": "apim_selfhosted.models",
     "SpecError": "apim_selfhosted.errors",
@@ -58,6 +59,9 @@ _EXPORTS: dict[str, str] = {
     "deploy": "apim_selfhosted.steps",
     "lint": "apim_selfhosted.profile",
     "render": "apim_selfhosted.render",
+    "render_rotator": "apim_selfhosted.rotation",
+    "rotate": "apim_selfhosted.rotation",
+    "rotate_many": "apim_selfhosted.rotation",
     "to_yaml": "apim_selfhosted.render",
     "token_secret_name": "apim_selfhosted.render",
     "verify": "apim_selfhosted.steps",
@@ -94,6 +98,7 @@ __all__ = [
     "ProgressEvent",
     "RolloutError",
     "RolloutStatus",
+    "RotateResult",
     "RotationError",
     "SecretKeyRef",
     "SpecError",
@@ -106,6 +111,9 @@ __all__ = [
     "deploy",
     "lint",
     "render",
+    "render_rotator",
+    "rotate",
+    "rotate_many",
     "to_yaml",
     "token_secret_name",
     "verify",
@@ -147,6 +155,12 @@ if TYPE_CHECKING:
     from apim_selfhosted.profile import (
         ProductionProfile,
         lint,
+    )
+    from apim_selfhosted.rotation import (
+        RotateResult,
+        render_rotator,
+        rotate,
+        rotate_many,
     )
     from apim_selfhosted.render import (
         render,

@@ -1,0 +1,494 @@
+"""Token rotation end to end: FakeApim (HTTPS ARM) and the KubeEmulator over real HTTP.
+
+The emulator's store is watched in process at every committed change: the number of pods that
+are Ready, not terminating, and whose container started with a token FakeApim accepts must never
+drop below ``replicas - maxUnavailable`` during a rotation.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from apim_selfhosted import (
+    DeploymentSpec,
+    KubernetesApplier,
+    ManagementClient,
+    ProgressEvent,
+    RotateResult,
+    RotationError,
+    Token,
+    rotate,
+)
+from apim_selfhosted.render import render, token_secret_name
+from apim_selfhosted.rotation import lease_name
+from apim_selfhosted.testing import FakeApim
+from apim_selfhosted.testing.kube.emulator import KubeEmulator
+
+SUBSCRIPTION = "00000000-0000-0000-0000-0000000000bb"
+RESOURCE_GROUP = "rg-rotation"
+SERVICE = "contoso"
+_counter = itertools.count(1)
+
+
+@dataclass
+class Env:
+    apim: FakeApim
+    emulator: KubeEmulator
+    management: ManagementClient
+    kube: KubernetesApplier
+    events: list[ProgressEvent] = field(default_factory=list)
+
+    def spec(self, **values: Any) -> DeploymentSpec:
+        n = next(_counter)
+        data: dict[str, Any] = {
+            "gateway": {
+                "subscription_id": SUBSCRIPTION,
+                "resource_group": RESOURCE_GROUP,
+                "service_name": SERVICE,
+                "name": f"rgw{n}",
+            },
+            "namespace": f"rot-{n}",
+            "create_namespace": True,
+            "replicas": 3,
+            "strategy": {"max_unavailable": 1, "max_surge": 1},
+            "image": {"tag": "2.11.1"},
+        }
+        data.update(values)
+        spec = DeploymentSpec.model_validate(data)
+        self.apim.add_gateway(SUBSCRIPTION, RESOURCE_GROUP, SERVICE, spec.gateway.name)
+        return spec
+
+    def token(
+        self, spec: DeploymentSpec, *, key_type: str = "primary", expiry: datetime | None = None
+    ) -> Token:
+        raw = self.apim.issue_token(spec.gateway.resource_id, key_type=key_type, expiry=expiry)
+        return Token.parse(raw, key_type=key_type)
+
+    def deploy(self, spec: DeploymentSpec, token: Token) -> None:
+        self.kube.apply(render(spec, token))
+        assert self.kube.wait_for_rollout(spec.base_name, spec.namespace, timeout=30).ok
+
+    def record(self, event: ProgressEvent) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    with FakeApim() as apim, KubeEmulator(ready_delay=0.02) as emulator:
+        apim.add_service(SUBSCRIPTION, RESOURCE_GROUP, SERVICE)
+        with (
+            ManagementClient(
+                apim.credential(),
+                base_url=apim.url,
+                connection_verify=str(apim.ca_path),
+                retry_backoff_factor=0.01,
+                retry_backoff_max=0.05,
+            ) as management,
+            KubernetesApplier.from_kubeconfig(str(emulator.kubeconfig_path)) as kube,
+        ):
+            yield Env(apim=apim, emulator=emulator, management=management, kube=kube)
+
+
+class Invariant:
+    """Counts serving pods (Ready, not terminating, valid token) at every store change."""
+
+    def __init__(self, env: Env, namespace: str) -> None:
+        self.env = env
+        self.namespace = namespace
+        self.minimum: int | None = None
+        self.samples: list[int] = []
+        self.lock = threading.Lock()
+        self._unsubscribe = env.emulator.store.subscribe(self._on_change)
+
+    def serving(self) -> int:
+        from apim_selfhosted.testing.kube.resources import by_key
+
+        pods, _ = self.env.emulator.store.list(by_key("pods"), self.namespace)
+        count = 0
+        for pod in pods:
+            if pod["metadata"].get("deletionTimestamp"):
+                continue
+            ready = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (pod.get("status") or {}).get("conditions") or []
+            )
+            if not ready:
+                continue
+            try:
+                environment = self.env.emulator.controllers.pod_environment(
+                    self.namespace, pod["metadata"]["name"]
+                )
+            except Exception:
+                continue
+            value = environment.get("config.service.auth")
+            if value and self.env.apim.validate_token(value).status == "valid":
+                count += 1
+        return count
+
+    def _on_change(self, event_type: str, rt: Any, obj: dict[str, Any]) -> None:
+        if rt.plural != "pods" or obj["metadata"].get("namespace") != self.namespace:
+            return
+        value = self.serving()
+        with self.lock:
+            self.samples.append(value)
+            self.minimum = value if self.minimum is None else min(self.minimum, value)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+
+def _secret_value(env: Env, namespace: str, name: str) -> str:
+    secret = env.kube.get("v1", "Secret", name, namespace)
+    assert secret is not None
+    return base64.b64decode(secret["data"]["value"]).decode()
+
+
+def test_rotation_keeps_enough_ready_pods_with_valid_tokens(env: Env) -> None:
+    spec = env.spec()
+    old = env.token(spec, key_type="primary")
+    env.deploy(spec, old)
+    watcher = Invariant(env, spec.namespace)
+    assert watcher.serving() == 3
+    try:
+        result = rotate(
+            spec,
+            management=env.management,
+            kube=env.kube,
+            force=True,
+            timeout=30,
+            on_event=env.record,
+        )
+    finally:
+        watcher.close()
+    assert result.outcome == "rotated", str(result)
+    assert result.ok
+    assert result.changed
+    assert result.new_token is not None
+    assert result.old_token is not None
+    assert result.new_token.key_type.value == "secondary"  # the other key
+    assert result.new_secret == token_secret_name(spec, result.new_token)
+    assert result.old_secret == token_secret_name(spec, old)
+    assert [c.status for c in result.checks] == ["ok", "ok", "ok"], str(result)
+    # At every step: replicas (3) - maxUnavailable (1) serving pods at least.
+    assert watcher.samples, "the watcher saw no pod changes"
+    assert watcher.minimum is not None
+    assert watcher.minimum >= 2, watcher.samples
+    # All pods now run the new token, which FakeApim accepts.
+    assert watcher.serving() == 3
+    live_env = [
+        env.emulator.controllers.pod_environment(spec.namespace, p["metadata"]["name"])
+        for p in env.kube.list_objects("v1", "Pod", spec.namespace)
+        if not p["metadata"].get("deletionTimestamp")
+    ]
+    assert {e["config.service.auth"] for e in live_env} == {
+        result.new_token.value.get_secret_value()
+    }
+    # The previous Secret is kept (history), the Lease is released.
+    assert env.kube.get("v1", "Secret", result.old_secret, spec.namespace) is not None
+    lease = env.kube.get("coordination.k8s.io/v1", "Lease", lease_name(spec), spec.namespace)
+    assert lease is not None
+    assert not lease["spec"].get("holderIdentity")
+    # Never a token in the result's text forms or the events.
+    for text in (str(result), repr(result), result.model_dump_json(), *map(str, env.events)):
+        assert old.value.get_secret_value() not in text
+        assert result.new_token.value.get_secret_value() not in text
+
+
+def test_not_needed_when_valid_beyond_horizon_and_safe_to_rerun(env: Env) -> None:
+    spec = env.spec(replicas=1)
+    token = env.token(spec)
+    env.deploy(spec, token)
+    before = env.apim.request_count("Gateway_GenerateToken")
+    result = rotate(spec, management=env.management, kube=env.kube, timeout=30)
+    assert result.outcome == "not-needed", str(result)
+    assert "valid for" in result.reason
+    assert env.apim.request_count("Gateway_GenerateToken") == before
+    # With a horizon beyond the token's life, it rotates.
+    rotated = rotate(
+        spec,
+        management=env.management,
+        kube=env.kube,
+        only_if_expiring_within=timedelta(days=30),
+        timeout=30,
+    )
+    assert rotated.outcome == "rotated", str(rotated)
+    assert "within 30d" in rotated.reason
+
+
+def test_expired_token_is_rotated(env: Env) -> None:
+    spec = env.spec(replicas=2)
+    expired = env.token(spec, expiry=datetime.now(UTC) - timedelta(hours=2))
+    env.deploy(spec, expired)
+    result = rotate(spec, management=env.management, kube=env.kube, timeout=30)
+    assert result.outcome == "rotated", str(result)
+    assert "expired" in result.reason
+    assert result.new_token is not None
+    assert env.apim.validate_token(result.new_token).status == "valid"
+    assert env.apim.validate_token(expired).status == "expired"
+
+
+def test_clock_injection_decides(env: Env) -> None:
+    spec = env.spec(replicas=1)
+    token = env.token(spec)  # 29 days
+    env.deploy(spec, token)
+    later = datetime.now(UTC) + timedelta(days=25)
+    result = rotate(spec, management=env.management, kube=env.kube, now=later, timeout=30)
+    assert result.outcome == "rotated", str(result)
+    assert "expires in" in result.reason
+
+
+def test_failed_rollout_rolls_back_to_previous_secret(env: Env) -> None:
+    spec = env.spec(replicas=2, image={"repository": "example.org/never-ready", "tag": "1.0.0"})
+    old = env.token(spec)
+    env.emulator.script_pods(image="example.org/never-ready", ready_after=0.02)
+    env.deploy(spec, old)
+    env.emulator.script_pods(image="example.org/never-ready", never_ready=True)
+
+    def heal_when_rolling_back(event: ProgressEvent) -> None:
+        # Pods started for the rollback (old template, scaled back up) become ready again.
+        if event.step == "rollback":
+            env.emulator.script_pods(image="example.org/never-ready", ready_after=0.02)
+
+    try:
+        result = rotate(
+            spec,
+            management=env.management,
+            kube=env.kube,
+            force=True,
+            timeout=1.5,
+            on_event=heal_when_rolling_back,
+        )
+    finally:
+        env.emulator.script_pods(image="example.org/never-ready", ready_after=0.02)
+    assert result.outcome == "rolled-back", str(result)
+    assert not result.ok
+    assert "did not become ready" in result.reason
+    assert f"rolled back to Secret {result.old_secret}" in result.reason
+    assert result.rollback is not None
+    assert result.rollback.ok
+    deployment = env.kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
+    assert deployment is not None
+    from apim_selfhosted.render import secret_name_in_use
+
+    assert secret_name_in_use(deployment) == token_secret_name(spec, old)
+    # The unused new Secret is gone, the old pods still serve.
+    assert result.new_secret is not None
+    assert env.kube.get("v1", "Secret", result.new_secret, spec.namespace) is None
+    with pytest.raises(RotationError) as info:
+        result.raise_for_failure()
+    assert info.value.result is result
+
+
+def test_regenerate_old_key_only_after_the_rollout(env: Env) -> None:
+    spec = env.spec(replicas=2)
+    old = env.token(spec, key_type="primary")
+    env.deploy(spec, old)
+    seen: list[tuple[str, str]] = []
+
+    def check_during_rollout(event: ProgressEvent) -> None:
+        if event.step == "rollout":
+            seen.append((event.message, env.apim.validate_token(old).status))
+
+    result = rotate(
+        spec,
+        management=env.management,
+        kube=env.kube,
+        force=True,
+        regenerate_old_key=True,
+        timeout=30,
+        on_event=check_during_rollout,
+    )
+    assert result.outcome == "rotated", str(result)
+    assert result.regenerated_key is not None
+    assert result.regenerated_key.value == "primary"
+    assert seen
+    assert all(status == "valid" for _, status in seen), seen
+    assert env.apim.validate_token(old).status == "invalidated"
+    assert result.new_token is not None
+    assert env.apim.validate_token(result.new_token).status == "valid"
+    # No pod references the old Secret any more.
+    for pod in env.kube.list_objects("v1", "Pod", spec.namespace):
+        names = {
+            (e.get("valueFrom") or {}).get("secretKeyRef", {}).get("name")
+            for c in pod["spec"]["containers"]
+            for e in c.get("env") or []
+        }
+        assert result.old_secret not in names
+
+
+def test_second_rotation_at_the_same_time_yields(env: Env) -> None:
+    spec = env.spec(replicas=2)
+    env.deploy(spec, env.token(spec))
+    second: list[RotateResult] = []
+
+    def start_second(event: ProgressEvent) -> None:
+        if event.step == "rollout" and not second:
+            second.append(
+                rotate(
+                    spec,
+                    management=env.management,
+                    kube=env.kube,
+                    force=True,
+                    holder_identity="rotator-b",
+                    timeout=30,
+                )
+            )
+
+    first = rotate(
+        spec,
+        management=env.management,
+        kube=env.kube,
+        force=True,
+        holder_identity="rotator-a",
+        timeout=30,
+        on_event=start_second,
+    )
+    assert first.outcome == "rotated", str(first)
+    assert len(second) == 1
+    assert second[0].outcome == "yielded", str(second[0])
+    assert second[0].lease_holder == "rotator-a"
+    assert second[0].ok
+    assert not second[0].changed
+    # Once released, the next one proceeds.
+    third = rotate(spec, management=env.management, kube=env.kube, force=True, timeout=30)
+    assert third.outcome == "rotated", str(third)
+
+
+def test_many_rotators_racing_for_the_lease_only_one_wins(env: Env) -> None:
+    from apim_selfhosted.render import object_labels
+    from apim_selfhosted.rotation import _acquire_lease
+
+    spec = env.spec(replicas=1)
+    barrier = threading.Barrier(6)
+    won: list[str] = []
+
+    def contend(i: int) -> None:
+        with KubernetesApplier.from_kubeconfig(str(env.emulator.kubeconfig_path)) as kube:
+            barrier.wait()
+            lease, _holder = _acquire_lease(
+                kube, spec, identity=f"r{i}", duration=60, labels=object_labels(spec)
+            )
+            if lease is not None:
+                won.append(f"r{i}")
+
+    env.kube.apply(
+        [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace}}]
+    )
+    threads = [threading.Thread(target=contend, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(won) == 1, won
+
+
+def test_expired_lease_of_a_crashed_rotator_is_taken_over(env: Env) -> None:
+    spec = env.spec(replicas=1)
+    env.deploy(spec, env.token(spec))
+    stale = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    env.kube.apply(
+        [
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": lease_name(spec), "namespace": spec.namespace},
+                "spec": {
+                    "holderIdentity": "crashed-rotator",
+                    "leaseDurationSeconds": 60,
+                    "acquireTime": stale,
+                    "renewTime": stale,
+                },
+            }
+        ]
+    )
+    result = rotate(spec, management=env.management, kube=env.kube, force=True, timeout=30)
+    assert result.outcome == "rotated", str(result)
+    lease = env.kube.get("coordination.k8s.io/v1", "Lease", lease_name(spec), spec.namespace)
+    assert lease is not None
+    assert lease["spec"]["leaseTransitions"] == 1
+
+
+def test_history_keeps_configured_number_of_old_secrets(env: Env) -> None:
+    from apim_selfhosted.render import token_secret_selector
+
+    spec = env.spec(replicas=1)
+    env.deploy(spec, env.token(spec))
+    results = [
+        # Distinct validities: two tokens from one key with the same expiry minute are equal.
+        rotate(
+            spec,
+            management=env.management,
+            kube=env.kube,
+            force=True,
+            keep_history=1,
+            token_ttl=timedelta(days=20 + i),
+            timeout=30,
+        )
+        for i in range(3)
+    ]
+    assert [r.outcome for r in results] == ["rotated"] * 3
+    names = {
+        s["metadata"]["name"]
+        for s in env.kube.list_objects(
+            "v1", "Secret", spec.namespace, label_selector=token_secret_selector(spec)
+        )
+    }
+    assert names == {results[-1].new_secret, results[-1].old_secret}
+    assert any(r.deleted_secrets for r in results)  # something older was removed
+    # Keys alternate: primary -> secondary -> primary -> secondary.
+    assert [r.new_token.key_type.value for r in results if r.new_token] == [
+        "secondary",
+        "primary",
+        "secondary",
+    ]
+
+
+def test_no_deployment_is_a_clear_failure(env: Env) -> None:
+    spec = env.spec(replicas=1)
+    env.kube.apply(
+        [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace}}]
+    )
+    result = rotate(spec, management=env.management, kube=env.kube, timeout=5)
+    assert result.outcome == "failed"
+    assert "deploy the gateway first" in result.reason
+
+
+def test_bad_options_are_refused_before_anything_is_written(env: Env) -> None:
+    from apim_selfhosted import SpecError
+
+    spec = env.spec(replicas=1)
+    before = len(env.emulator.requests)
+    with pytest.raises(SpecError) as info:
+        rotate(
+            spec,
+            management=env.management,
+            kube=env.kube,
+            keep_history=-1,
+            token_ttl=timedelta(days=31),
+        )
+    fields = [p for p, _ in info.value.problems]
+    assert fields == ["keep_history", "token_ttl"]
+    assert len(env.emulator.requests) == before
+
+
+def test_no_token_in_logs(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    spec = env.spec(replicas=1)
+    old = env.token(spec)
+    env.deploy(spec, old)
+    with caplog.at_level(logging.DEBUG):
+        result = rotate(spec, management=env.management, kube=env.kube, force=True, timeout=30)
+    assert result.new_token is not None
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    signature = old.value.get_secret_value().rsplit("&", 1)[1]
+    new_signature = result.new_token.value.get_secret_value().rsplit("&", 1)[1]
+    assert signature not in text
+    assert new_signature not in text
