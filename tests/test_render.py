@@ -564,3 +564,18 @@ def test_fast_and_pure_python_yaml_emitters_agree() -> None:
         width=100,
     )
     assert to_yaml(manifests, reveal_secrets=True) == pure
+
+
+def test_render_is_callable_from_the_root_whatever_was_imported_first() -> None:
+    code = (
+        "import apim_selfhosted.render, apim_selfhosted.render as mod;"
+        "from apim_selfhosted.render import to_yaml;"
+        "from apim_selfhosted import render, DeploymentSpec, Gateway;"
+        "spec = DeploymentSpec(gateway=Gateway(subscription_id='s', resource_group='rg',"
+        " service_name='contoso', name='gw1'), namespace='apim');"
+        "print(len(render(spec)), len(render(spec, None)), callable(mod.to_yaml))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["5", "5", "True"]
