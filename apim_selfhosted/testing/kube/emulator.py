@@ -455,13 +455,17 @@ class KubeEmulator:
             Fault(status, count, verb, resource, namespace, name, message, retry_after)
         )
 
-    def drop_watches(self, resource: str | None = None) -> int:
-        """Ends the open watch streams (of ``resource``), as a restarting API server would.
+    def drop_watches(self, resource: str | None = None, *, namespace: str | None = None) -> int:
+        """Ends the open watch streams, as a restarting API server would.
+
+        Args:
+            resource: Only watches of this resource (``configmaps`` or ``deployments.apps``).
+            namespace: Only watches of this namespace.
 
         Returns:
             How many watches were dropped.
         """
-        return self.api.drop_watches(resource)
+        return self.api.drop_watches(resource, namespace)
 
     # --- counting ----------------------------------------------------------------------------
 

@@ -244,10 +244,14 @@ class ApiServer:
         with self._lock:
             self._faults.append(fault)
 
-    def drop_watches(self, resource: str | None = None) -> int:
-        """Ends every open watch stream (of ``resource``); returns how many were dropped."""
+    def drop_watches(self, resource: str | None = None, namespace: str | None = None) -> int:
+        """Ends every open watch stream (of ``resource``, in ``namespace``); returns how many."""
         with self._lock:
-            targets = [w for w in self._watches if resource in (None, w.rt.plural, w.rt.key)]
+            targets = [
+                w
+                for w in self._watches
+                if resource in (None, w.rt.plural, w.rt.key) and namespace in (None, w.namespace)
+            ]
         for w in targets:
             w.close()
         return len(targets)
