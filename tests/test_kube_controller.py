@@ -901,3 +901,27 @@ def test_scaled_down_pods_terminate_gracefully(store: Store, ctl: Controllers) -
     assert len(pods_of(store, "web", terminating=True)) == 1
     killing = store.list(EVENT, NS, field_selector="reason=Killing")[0]
     assert killing[0]["message"] == "Stopping container main"
+
+
+def test_proportional_scaling_of_a_stuck_rollout(store: Store, ctl: Controllers) -> None:
+    """The worked example of the Deployments page ("Proportional scaling").
+
+    10 replicas, maxSurge 3, maxUnavailable 2; a new image that cannot be pulled leaves the old
+    ReplicaSet at 8 and the new one at 5. Scaling to 15 adds 3 to the old and 2 to the new.
+    """
+    ctl.script(image="example/unresolvable", behaviour=PodBehaviour(image_pull_error=True))
+    store.create(DEPLOY, deployment(replicas=10, surge=3, unavailable=2))
+    wait_for(store, DEPLOY, "web", is_complete)
+    change_template(store, "web", set_image("example/unresolvable:1"))
+    assert ctl.wait_idle()
+    old, new = replica_sets(store, "web")
+    assert (old["spec"]["replicas"], new["spec"]["replicas"]) == (8, 5)
+    d = store.get(DEPLOY, NS, "web")
+    d["spec"]["replicas"] = 15
+    store.update(DEPLOY, d)
+    assert ctl.wait_idle()
+    old, new = replica_sets(store, "web")
+    assert (old["spec"]["replicas"], new["spec"]["replicas"]) == (11, 7)
+    for rs in (old, new):
+        assert rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "15"
+        assert rs["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] == "18"

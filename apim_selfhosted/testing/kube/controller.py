@@ -737,22 +737,33 @@ class Controllers:
         def total_pods() -> int:
             return sum(max(spec_of(r), live(r)) for r in all_rs)
 
+        # isScalingEvent: an active ReplicaSet was sized for another replica count.
+        scaling_event = any(
+            ((r["metadata"].get("annotations") or {}).get(DESIRED) != str(replicas))
+            for r in all_rs
+            if spec_of(r) > 0
+        )
+
         # --- the new ReplicaSet: find (fix up its revision) or create ---------------------
         if new_rs is not None:
             rs_ann = new_rs["metadata"].get("annotations") or {}
             wanted = {
                 k: v for k, v in (meta.get("annotations") or {}).items() if k not in _NOT_COPIED
             }
-            wanted.update(annotations_for_rs)
             if _revision(new_rs) <= max_old_revision:
                 wanted[REVISION] = str(max_old_revision + 1)
                 history = [h for h in rs_ann.get(REVISION_HISTORY, "").split(",") if h]
                 if rs_ann.get(REVISION):
                     history.append(rs_ann[REVISION])
                 wanted[REVISION_HISTORY] = ",".join(history)
-            if any(rs_ann.get(k) != v for k, v in wanted.items()):
+            min_ready_changed = int(new_rs["spec"].get("minReadySeconds") or 0) != min_ready
+            if any(rs_ann.get(k) != v for k, v in wanted.items()) or min_ready_changed:
                 fixed = copy.deepcopy(new_rs)
                 fixed["metadata"]["annotations"] = dict(rs_ann, **wanted)
+                if min_ready:
+                    fixed["spec"]["minReadySeconds"] = min_ready
+                else:
+                    fixed["spec"].pop("minReadySeconds", None)
                 new_rs = self.store.update(RS, fixed)
                 all_rs = [
                     new_rs if r["metadata"]["uid"] == new_rs["metadata"]["uid"] else r
@@ -767,8 +778,10 @@ class Controllers:
                     f'Found new replica set "{new_rs["metadata"]["name"]}"',
                     now_s,
                 )
-        elif not paused and not (
-            recreate and (any(spec_of(r) for r in old_rs) or any(live(r) for r in old_rs))
+        elif (
+            not paused
+            and not scaling_event
+            and not (recreate and (any(spec_of(r) for r in old_rs) or any(live(r) for r in old_rs)))
         ):
             if recreate:
                 initial = replicas
@@ -820,12 +833,10 @@ class Controllers:
 
         # --- scaling ----------------------------------------------------------------------
         scaled = False
-        if paused:
-            active = [r for r in all_rs if spec_of(r) > 0]
-            target = new_rs if new_rs is not None else (active[-1] if len(active) == 1 else None)
-            if target is not None and spec_of(target) != replicas and len(active) <= 1:
-                self._scale_rs(d, target, replicas, annotations_for_rs)
-                scaled = True
+        if paused or scaling_event:
+            scaled = self._scale(
+                d, new_rs, old_rs, replicas, surge, recreate, annotations_for_rs, available
+            )
         elif recreate:
             for r in old_rs:
                 if spec_of(r) > 0:
@@ -869,6 +880,97 @@ class Controllers:
         )
         if complete and not paused and not scaled:
             self._cleanup_old(d, old_rs, pods)
+
+    def _scale(
+        self,
+        d: Obj,
+        new_rs: Obj | None,
+        old_rs: list[Obj],
+        replicas: int,
+        surge: int,
+        recreate: bool,
+        annotations: Mapping[str, str],
+        available: Callable[[Obj], int],
+    ) -> bool:
+        """The deployment controller's ``scale``: resize for a new replica count.
+
+        With one active ReplicaSet it gets the new count; during a rolling update the
+        difference is spread over the active ReplicaSets in proportion to their size
+        ("proportional scaling"), the rest going to the largest one.
+
+        Returns:
+            Whether a ReplicaSet was changed.
+        """
+
+        def size(rs: Obj) -> int:
+            return int(rs["spec"].get("replicas", 1))
+
+        def needs(rs: Obj, target: int) -> bool:
+            ann = rs["metadata"].get("annotations") or {}
+            return size(rs) != target or any(ann.get(k) != v for k, v in annotations.items())
+
+        everything = [*([new_rs] if new_rs is not None else []), *old_rs]
+        active = [r for r in everything if size(r) > 0]
+        if len(active) <= 1:
+            target_rs = active[0] if active else new_rs
+            if target_rs is None and old_rs:
+                target_rs = max(old_rs, key=_revision)
+            if target_rs is None or not needs(target_rs, replicas):
+                return False
+            self._scale_rs(d, target_rs, replicas, annotations)
+            return True
+        if recreate:
+            return False
+        if new_rs is not None and size(new_rs) == replicas and available(new_rs) >= replicas:
+            # IsSaturated: the new ReplicaSet carries everything; the old ones go.
+            changed = False
+            for rs in old_rs:
+                if size(rs) > 0:
+                    self._scale_rs(d, rs, 0, annotations)
+                    changed = True
+            return changed
+        allowed = replicas + surge if replicas > 0 else 0
+        to_add = allowed - sum(size(r) for r in active)
+        newest_first = sorted(
+            active,
+            key=lambda r: (r["metadata"]["creationTimestamp"], _revision(r)),
+            reverse=to_add > 0,
+        )
+        ordered = sorted(newest_first, key=size, reverse=True)
+        added = 0
+        targets: dict[str, int] = {}
+        for rs in ordered:
+            proportion = 0
+            if to_add and to_add != added:
+                if replicas == 0:
+                    fraction = -size(rs)
+                else:
+                    annotated = max(
+                        int(
+                            (rs["metadata"].get("annotations") or {}).get(MAX)
+                            or (d.get("status") or {}).get("replicas")
+                            or size(rs)
+                        ),
+                        1,
+                    )
+                    fraction = math.floor(size(rs) * (replicas + surge) / annotated + 0.5)
+                    fraction -= size(rs)
+                allowed_left = to_add - added
+                proportion = (
+                    min(fraction, allowed_left) if to_add > 0 else max(fraction, allowed_left)
+                )
+            targets[rs["metadata"]["uid"]] = size(rs) + proportion
+            added += proportion
+        if to_add and ordered:
+            first = ordered[0]["metadata"]["uid"]
+            targets[first] = max(targets[first] + to_add - added, 0)
+        changed = False
+        for rs in ordered:
+            target = targets[rs["metadata"]["uid"]]
+            if needs(rs, target):
+                self._scale_rs(d, rs, target, annotations)
+                changed = True
+        return changed
 
     def _rolling_step(
         self,
