@@ -498,6 +498,12 @@ def spec_from_helm_values(
             "gateway.auth.type",
             "the library also writes config.service.auth.azureAd.clientId into the settings",
         )
+    if auth_type == "workloadidentity" and create_secret:
+        issues.ignored(
+            "secret.createSecret",
+            f"the chart creates an empty Secret '{fullname}' that nothing reads; the library "
+            "does not",
+        )
     if auth_type != "gatewaytoken" and _get(v, "gateway.auth.key"):
         issues.ignored("gateway.auth.key", "only used with GatewayToken authentication")
     if existing and create_secret:
@@ -857,7 +863,7 @@ def spec_from_helm_values(
     if labels:
         spec["common_labels"] = {str(k): str(x) for k, x in labels.items()}
     issues.approximated(
-        "",
+        "<objects>",
         f"the objects are named after '{base}' as the library does ('{base}-env', "
         f"'{base}-live-traffic', ...), not all '{fullname}' as the chart does, and carry the "
         "library's app.kubernetes.io labels instead of the chart's",
