@@ -1146,8 +1146,11 @@ class _Watch(threading.Thread):
         namespace: str,
         deadline: float,
         out: queue.Queue[tuple[str, Any]],
+        *,
+        resource_version: str | None = None,
     ) -> None:
         super().__init__(name=f"watch-{tag}", daemon=True)
+        self.resource_version = resource_version
         self.kube = kube
         self.tag = tag
         self.path = path
@@ -1171,7 +1174,7 @@ class _Watch(threading.Thread):
                 logger.debug("closing a watch failed", exc_info=True)
 
     def run(self) -> None:
-        rv: str | None = None
+        rv: str | None = self.resource_version
         failures = 0
         while not self.stopped.is_set():
             remaining = self.deadline - time.monotonic()
@@ -1305,6 +1308,19 @@ class _RolloutWatcher:
     def run(self) -> RolloutStatus:
         started = time.monotonic()
         deadline = started + self.timeout
+        # One read first: it tells a missing Deployment apart, and an unchanged one is done
+        # without opening a watch at all.
+        current = self.kube.get("apps/v1", "Deployment", self.name, self.namespace)
+        if current is None:
+            raise KubernetesError(
+                f'deployments.apps "{self.name}" not found in namespace {self.namespace!r}',
+                status={"reason": "NotFound", "code": 404},
+            )
+        self.deployment = current
+        state, message = rollout_state(current)
+        self._progress(message)
+        if state == "complete":
+            return self._status("complete", message, started)
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         deploy_watch = _Watch(
             self.kube,
@@ -1315,10 +1331,13 @@ class _RolloutWatcher:
             self.namespace,
             deadline,
             events,
+            resource_version=(current.get("metadata") or {}).get("resourceVersion"),
         )
         watches = [deploy_watch]
         deploy_watch.start()
-        pod_watch: _Watch | None = None
+        pod_watch = self._start_pod_watch(current, deadline, events)
+        if pod_watch is not None:
+            watches.append(pod_watch)
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -1350,10 +1369,6 @@ class _RolloutWatcher:
                             status={"reason": "NotFound", "code": 404},
                         )
                     self.deployment = obj
-                    if pod_watch is None:
-                        pod_watch = self._start_pod_watch(obj, deadline, events)
-                        if pod_watch is not None:
-                            watches.append(pod_watch)
                 elif tag == "pods":
                     pod_name = (obj.get("metadata") or {}).get("name", "")
                     if payload.get("type") == "DELETED":
