@@ -1504,6 +1504,12 @@ class DeploymentSpec(BaseModel):
         default=60, ge=0, description="Time for in-flight requests to finish on shutdown."
     )
     min_ready_seconds: int = Field(default=0, ge=0, description="Deployment minReadySeconds.")
+    progress_deadline_seconds: int = Field(
+        default=600,
+        ge=1,
+        description="Deployment progressDeadlineSeconds: how long a rollout may make no "
+        "progress before it counts as failed.",
+    )
     resources: Resources | None = Field(default=None, description="Requests and limits.")
     probes: Probes = Field(default_factory=Probes, description="Container probes.")
     dns_policy: Literal["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"] | None = (

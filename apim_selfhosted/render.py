@@ -702,6 +702,7 @@ def _deployment(spec: DeploymentSpec, token: Token | None, config_hash: str) -> 
         pod_annotations["dapr.io/config"] = spec.dapr.config
         pod_annotations["dapr.io/log-as-json"] = _bool(spec.dapr.log_as_json)
         pod_annotations["dapr.io/log-level"] = spec.dapr.log_level
+    pod_annotations["kubectl.kubernetes.io/default-container"] = spec.base_name
     pod_annotations[ANNOTATION_CONFIG_HASH] = config_hash
     if token is not None:
         pod_annotations[LABEL_TOKEN_FINGERPRINT] = token.fingerprint
@@ -712,6 +713,7 @@ def _deployment(spec: DeploymentSpec, token: Token | None, config_hash: str) -> 
     body["revisionHistoryLimit"] = 10
     if spec.min_ready_seconds:
         body["minReadySeconds"] = spec.min_ready_seconds
+    body["progressDeadlineSeconds"] = spec.progress_deadline_seconds
     body["selector"] = {"matchLabels": selector_labels(spec)}
     strategy: dict[str, Any] = {"type": spec.strategy.type}
     if spec.strategy.type == "RollingUpdate":

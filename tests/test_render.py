@@ -409,6 +409,11 @@ def test_pod_settings() -> None:
     assert pod["priorityClassName"] == "gateway-critical"
     assert pod["serviceAccountName"] == "existing-sa"
     assert pod["terminationGracePeriodSeconds"] == 90
+    dep = one(ms, "Deployment")
+    assert dep["spec"]["progressDeadlineSeconds"] == 600
+    assert dep["spec"]["revisionHistoryLimit"] == 10
+    annotations = dep["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["kubectl.kubernetes.io/default-container"] == "gw1"
     c = container(ms)
     assert c["imagePullPolicy"] == "Always"
     env = env_of(ms)
