@@ -1,0 +1,151 @@
+"""``apim-selfhosted deploy / verify / status`` against the KubeEmulator (token from a file)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from apim_selfhosted import DeploymentSpec
+from apim_selfhosted.cli import main
+from apim_selfhosted.testing.kube.emulator import KubeEmulator
+
+SIGNATURE = "Y2xpLXRlc3Qtc2lnbmF0dXJl"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[KubeEmulator]:
+    with KubeEmulator(ready_delay=0.02) as emu:
+        yield emu
+
+
+_n = iter(range(1, 1000))
+
+
+def _files(tmp_path: Path) -> tuple[Path, Path, datetime]:
+    n = next(_n)
+    spec = DeploymentSpec.model_validate(
+        {
+            "gateway": {
+                "subscription_id": "00000000-0000-0000-0000-000000000001",
+                "resource_group": "rg",
+                "service_name": "contoso",
+                "name": f"cli{n}",
+            },
+            "namespace": f"cli-{n}",
+            "create_namespace": True,
+            "replicas": 2,
+            "image": {"tag": "2.11.1"},
+        }
+    )
+    spec_path = tmp_path / "gateway.yaml"
+    spec.to_file(spec_path)
+    expires = (datetime.now(UTC) + timedelta(days=20)).replace(second=0, microsecond=0)
+    token_path = tmp_path / "token.txt"
+    token_path.write_text(f"GatewayKey cli{n}&{expires:%Y%m%d%H%M}&{SIGNATURE}\n")
+    return spec_path, token_path, expires
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    assert SIGNATURE not in out + err
+    return code, out, err
+
+
+def test_deploy_status_verify(
+    emulator: KubeEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec, token, expires = _files(tmp_path)
+    kc = ["--kubeconfig", str(emulator.kubeconfig_path)]
+    code, out, err = _run(
+        capsys, "deploy", str(spec), *kc, "--token-file", str(token), "--allow-lint-errors"
+    )
+    assert code == 0, out + err
+    assert ": ok (changed)" in out
+    assert "[rollout]" in err  # progress on stderr
+    assert "[apply]" in err
+
+    code, out, _ = _run(
+        capsys, "deploy", str(spec), *kc, "--token-file", str(token), "--allow-lint-errors"
+    )
+    assert code == 0
+    assert ": ok (no change)" in out
+
+    code, out, _ = _run(capsys, "status", str(spec), *kc)
+    assert code == 0
+    assert "2/2 ready" in out
+    assert "gateway:2.11.1" in out
+    assert f"expires {expires:%Y-%m-%d %H:%M} UTC" in out
+
+    code, out, _ = _run(capsys, "verify", str(spec), *kc)
+    assert code == 0, out
+    assert "✔ token" in out
+
+    soon = (expires - timedelta(days=2)).isoformat()
+    code, out, _ = _run(capsys, "verify", str(spec), *kc, "--at", soon)
+    assert code == 2, out
+    assert "! token" in out
+
+    late = (expires + timedelta(hours=1)).isoformat()
+    code, out, _ = _run(capsys, "verify", str(spec), *kc, "--at", late, "--format", "json")
+    assert code == 1
+    assert '"status": "failed"' in out
+
+
+def test_dry_run_with_diff_prints_the_plan(
+    emulator: KubeEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec, token, _ = _files(tmp_path)
+    code, out, _ = _run(
+        capsys,
+        "deploy",
+        str(spec),
+        "--kubeconfig",
+        str(emulator.kubeconfig_path),
+        "--token-file",
+        str(token),
+        "--allow-lint-errors",
+        "--dry-run",
+        "--diff",
+    )
+    assert code == 0, out
+    assert "+ Deployment" in out
+    assert "to create" in out
+    assert "(dry run)" in out
+    code, out, _ = _run(capsys, "status", str(spec), "--kubeconfig", str(emulator.kubeconfig_path))
+    assert code == 1
+    assert "not deployed" in out
+
+
+def test_lint_errors_and_unusable_kubeconfig_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec, token, _ = _files(tmp_path)
+    code, _, err = _run(
+        capsys,
+        "deploy",
+        str(spec),
+        "--kubeconfig",
+        str(tmp_path / "missing"),
+        "--token-file",
+        str(token),
+    )
+    assert code == 3
+    assert err.count("\n") == 1
+    assert "kubeconfig" in err
+    code, _, err = _run(capsys, "verify", str(spec), "--kubeconfig", str(tmp_path / "x"))
+    assert code == 3
+
+
+def test_lint_errors_refuse_the_deploy(
+    emulator: KubeEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec, token, _ = _files(tmp_path)
+    kc = ["--kubeconfig", str(emulator.kubeconfig_path)]
+    code, _, err = _run(capsys, "deploy", str(spec), *kc, "--token-file", str(token))
+    assert code == 2
+    assert "lint error" in err
+    assert "--allow-lint-errors" in err
