@@ -263,6 +263,11 @@ def _configure_lint(parser: argparse.ArgumentParser) -> None:
         "--token-file", metavar="FILE", help="also check this token's remaining validity"
     )
     parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="production profile (YAML/JSON with ProductionProfile fields) instead of the default",
+    )
+    parser.add_argument(
         "--min-replicas", type=int, metavar="N", help="override the profile's minimum replicas"
     )
 
@@ -277,9 +282,9 @@ def lint_command(args: argparse.Namespace) -> int:
     from apim_selfhosted.profile import ProductionProfile, lint
 
     spec = load_spec(args.spec, production_defaults=args.production_defaults)
-    profile = ProductionProfile()
+    profile = ProductionProfile.from_file(args.profile) if args.profile else ProductionProfile()
     if args.min_replicas is not None:
-        profile = ProductionProfile(min_replicas=args.min_replicas)
+        profile = profile.model_copy(update={"min_replicas": max(1, args.min_replicas)})
     token = read_token(args.token_file, gateway=spec.gateway) if args.token_file else None
     findings = lint(spec, profile, token=token, now=datetime.now(UTC) if token else None)
     errors = sum(f.severity == "error" for f in findings)

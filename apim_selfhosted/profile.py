@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from apim_selfhosted.errors import SpecError
 from apim_selfhosted.models import (
     DEFAULT_GATEWAY_VERSION,
     DeploymentSpec,
@@ -230,6 +232,49 @@ class ProductionProfile(BaseModel):
         if value <= timedelta(0) or value > timedelta(days=30):
             raise ValueError("must be more than 0 and at most 30 days (a token's longest life)")
         return value
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> ProductionProfile:
+        """Loads a profile from a YAML or JSON file (field names as in this class).
+
+        ``min_token_validity`` takes seconds or an ISO 8601 duration such as ``P10D``.
+
+        Args:
+            path: The file.
+
+        Returns:
+            The profile.
+
+        Raises:
+            SpecError: The file is missing, not YAML/JSON, or not a valid profile.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> p = pathlib.Path(tempfile.mkdtemp()) / "profile.yaml"
+            >>> _ = p.write_text("min_replicas: 2\\nmin_token_validity: P10D\\n")
+            >>> ProductionProfile.from_file(p).min_token_validity.days
+            10
+        """
+        import yaml
+
+        source = os.fspath(path)
+        try:
+            with open(source, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh)
+        except OSError as exc:
+            raise SpecError(f"{source}: cannot read: {exc.strerror}", source=source) from exc
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{source}: not valid YAML/JSON: {exc}", source=source) from exc
+        try:
+            return cls.model_validate(data or {})
+        except ValidationError as exc:
+            problems = [
+                (".".join(str(p) for p in err["loc"]), str(err["msg"])) for err in exc.errors()
+            ]
+            lines = "\n".join(f"  {path or '<root>'}: {msg}" for path, msg in problems)
+            raise SpecError(
+                f"{source}: invalid production profile:\n{lines}", source=source, problems=problems
+            ) from exc
 
     def supported_versions(self) -> str:
         """The supported window as text, e.g. ``2.9.x to 2.11.x``.

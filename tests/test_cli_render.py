@@ -222,3 +222,22 @@ def test_render_reads_the_token_from_stdin(
     monkeypatch.setattr(sys, "stdin", io.StringIO("junk"))
     assert main(["render", PRODUCTION, "--token-file", "-"]) == 2
     assert "<stdin>: malformed" in capsys.readouterr().err
+
+
+def test_lint_with_a_profile_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    relaxed = tmp_path / "profile.yaml"
+    relaxed.write_text(
+        "min_replicas: 1\nrequire_pinned_tag: false\nrequire_resource_requests: false\n"
+        "require_security_context: false\n"
+    )
+    assert main(["lint", PORTAL, "--profile", str(relaxed)]) == 0
+    capsys.readouterr()
+    assert main(["lint", PORTAL, "--profile", str(relaxed), "--min-replicas", "3"]) == 1
+    assert "min-replicas" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("min_replicas: none\nignore: [no-such-rule]\n")
+    assert main(["lint", PORTAL, "--profile", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml: invalid production profile" in err
+    assert "min_replicas" in err
+    assert "no-such-rule" in err

@@ -290,3 +290,19 @@ def test_finding_renders_in_terminal_and_notebook() -> None:
     assert "`min-replicas`" in md
     with pytest.raises(ValidationError):
         Finding(rule="x", severity="fatal", path="p", message="m", why="w", fix="f")  # type: ignore[arg-type]
+
+
+def test_profile_from_file(tmp_path: Path) -> None:
+    from apim_selfhosted import SpecError
+
+    path = tmp_path / "p.json"
+    path.write_text('{"min_replicas": 2, "min_token_validity": 864000, "ignore": ["local-logs"]}')
+    p = ProductionProfile.from_file(path)
+    assert p.min_replicas == 2
+    assert p.min_token_validity == timedelta(days=10)
+    assert p.ignore == frozenset({"local-logs"})
+    with pytest.raises(SpecError, match="cannot read"):
+        ProductionProfile.from_file(tmp_path / "missing.yaml")
+    path.write_text("min_token_validity: [")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        ProductionProfile.from_file(path)
