@@ -56,6 +56,10 @@ class Command:
         help: One line for the command list.
         configure: Adds the subcommand's arguments to its parser.
         run: Runs it; returns the exit code.
+
+    Example:
+        >>> commands()["lint"].help
+        'check a spec against the production profile (exit 1 on errors)'
     """
 
     name: str
