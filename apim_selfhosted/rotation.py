@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from apim_selfhosted.errors import (
+    ApimSelfhostedError,
     KubernetesError,
     RotationError,
     SpecError,
@@ -184,7 +185,9 @@ class RotateResult(BaseModel):
 
     @property
     def ok(self) -> bool:
-        """True unless the rotation rolled back or failed (yielding is fine: another runs)."""
+        """True unless the rotation rolled back, failed or a check failed (yielding is fine)."""
+        if any(check.status == "failed" for check in self.checks):
+            return False
         return self.outcome in ("rotated", "not-needed", "yielded")
 
     @property
@@ -203,9 +206,9 @@ class RotateResult(BaseModel):
             ...              outcome="not-needed").raise_for_failure()
         """
         if not self.ok:
-            raise RotationError(
-                f"rotation of {self.gateway} {self.outcome}: {self.reason}", result=self
-            )
+            failed = [c.summary for c in self.checks if c.status == "failed"]
+            detail = "; ".join([self.reason, *failed]) if self.reason else "; ".join(failed)
+            raise RotationError(f"rotation of {self.gateway} {self.outcome}: {detail}", result=self)
 
     def __str__(self) -> str:
         head = f"rotate {self.gateway} ({self.namespace}/{self.name}): {self.outcome}"
@@ -267,9 +270,9 @@ def lease_name(spec: DeploymentSpec) -> str:
 def rotator_rules(spec: DeploymentSpec) -> list[dict[str, Any]]:
     """The Kubernetes RBAC rules rotation needs in the gateway's namespace, and nothing more.
 
-    * ``deployments``: ``get`` and ``patch`` the gateway's Deployment (by name), ``list`` and
-      ``watch`` to follow the rollout;
-    * ``replicasets``: ``get``/``list`` to tell old pods from new ones;
+    * ``deployments``: ``get`` and ``patch`` the gateway's Deployment (by name), ``watch`` to
+      follow the rollout;
+    * ``replicasets``: ``get``/``list`` to tell old pods from new ones and Secrets in use;
     * ``pods``: ``list``/``watch`` to follow the rollout and to know when no pod uses the old
       token; ``pods/log`` ``get`` to verify the new pods authenticated;
     * ``secrets``: ``get`` the token in use, ``create``/``patch`` (server-side apply) the new
@@ -296,7 +299,7 @@ def rotator_rules(spec: DeploymentSpec) -> list[dict[str, Any]]:
             "resourceNames": [spec.base_name],
             "verbs": ["get", "patch"],
         },
-        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list", "watch"]},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["watch"]},
         {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
@@ -1335,22 +1338,40 @@ def _rotate_locked(
     previous_annotations = _previous_annotations(state.deployment)
     patch = _token_patch(spec, container, new_secret, "value", _token_annotations(new))
     _emit(on_event, "apply", f"pointing Deployment {spec.namespace}/{spec.base_name} at it")
-    kube.apply([patch], field_manager=ROTATOR_FIELD_MANAGER, force=True)
-    rollout = kube.wait_for_rollout(
-        spec.base_name, spec.namespace, timeout=timeout, on_event=on_event
-    )
+    try:
+        kube.apply([patch], field_manager=ROTATOR_FIELD_MANAGER, force=True)
+    except ApimSelfhostedError:
+        # Nothing references the new Secret: remove it (best effort) and report the cause.
+        try:
+            kube.delete("v1", "Secret", new_secret, spec.namespace)
+        except ApimSelfhostedError:
+            logger.debug("could not delete the unused Secret %s", new_secret, exc_info=True)
+        raise
+    back = _token_patch(spec, container, old_secret, old_key, previous_annotations)
     checks: tuple[Check, ...] = ()
     failure: str | None = None
-    if not rollout.ok:
-        failure = f"the new pods did not become ready: {rollout.message or rollout.outcome}"
-    else:
-        checks = _verify_new_pods(kube, spec, state.deployment, new_secret, new)
-        failed = [c for c in checks if c.status == "failed"]
-        if failed:
-            failure = "verification failed: " + "; ".join(c.summary for c in failed)
+    try:
+        rollout = kube.wait_for_rollout(
+            spec.base_name, spec.namespace, timeout=timeout, on_event=on_event
+        )
+        if not rollout.ok:
+            failure = f"the new pods did not become ready: {rollout.message or rollout.outcome}"
+        else:
+            checks = _verify_new_pods(kube, spec, state.deployment, new_secret, new)
+            failed = [c for c in checks if c.status == "failed"]
+            if failed:
+                failure = "verification failed: " + "; ".join(c.summary for c in failed)
+    except ApimSelfhostedError as exc:
+        # Could not follow the rollout (permissions, API server gone): do not leave an
+        # unverified token in place. Point back at the previous Secret, best effort.
+        _emit(on_event, "rollback", f"{exc}; pointing the pods back at Secret {old_secret}")
+        try:
+            kube.apply([back], field_manager=ROTATOR_FIELD_MANAGER, force=True)
+        except ApimSelfhostedError:
+            logger.warning("could not point %s back at %s", spec.base_name, old_secret)
+        raise
     if failure is not None:
         _emit(on_event, "rollback", f"{failure}; pointing the pods back at Secret {old_secret}")
-        back = _token_patch(spec, container, old_secret, old_key, previous_annotations)
         kube.apply([back], field_manager=ROTATOR_FIELD_MANAGER, force=True)
         rollback = kube.wait_for_rollout(
             spec.base_name, spec.namespace, timeout=timeout, on_event=on_event
@@ -1395,9 +1416,32 @@ def _rotate_locked(
                 )
             else:
                 _emit(on_event, "key", f"regenerating the {old.key_type.value} key")
-                management.regenerate_key(spec.gateway, old.key_type)
-                regenerated = old.key_type
-                if not old_key_known:
+                try:
+                    management.regenerate_key(spec.gateway, old.key_type)
+                except ApimSelfhostedError as exc:
+                    # The new token is in place and verified; only the clean-up failed.
+                    checks = (
+                        *checks,
+                        Check(
+                            name="regenerate-key",
+                            status="failed",
+                            summary=f"the {old.key_type.value} key was not regenerated: {exc}",
+                            advice="grant Microsoft.ApiManagement/service/gateways/"
+                            "regenerateKey/action, or drop regenerate_old_key",
+                        ),
+                    )
+                else:
+                    regenerated = old.key_type
+                    checks = (
+                        *checks,
+                        Check(
+                            name="regenerate-key",
+                            status="ok",
+                            summary=f"regenerated the {old.key_type.value} key once no pod "
+                            f"referenced Secret {old_secret}; the old token is invalid",
+                        ),
+                    )
+                if regenerated is not None and not old_key_known:
                     notes.append(
                         f"the old Secret did not say which key signed its token; assumed "
                         f"{old.key_type.value} (the new token uses {new.key_type.value})"

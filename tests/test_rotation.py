@@ -8,142 +8,28 @@ drop below ``replicas - maxUnavailable`` during a rotation.
 from __future__ import annotations
 
 import base64
-import itertools
 import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
+from _rotation_env import Env, Invariant, make_env
 
 from apim_selfhosted import (
-    DeploymentSpec,
     KubernetesApplier,
-    ManagementClient,
     ProgressEvent,
     RotateResult,
     RotationError,
-    Token,
     rotate,
 )
-from apim_selfhosted.render import render, token_secret_name
+from apim_selfhosted.render import token_secret_name
 from apim_selfhosted.rotation import lease_name
-from apim_selfhosted.testing import FakeApim
-from apim_selfhosted.testing.kube.emulator import KubeEmulator
-
-SUBSCRIPTION = "00000000-0000-0000-0000-0000000000bb"
-RESOURCE_GROUP = "rg-rotation"
-SERVICE = "contoso"
-_counter = itertools.count(1)
-
-
-@dataclass
-class Env:
-    apim: FakeApim
-    emulator: KubeEmulator
-    management: ManagementClient
-    kube: KubernetesApplier
-    events: list[ProgressEvent] = field(default_factory=list)
-
-    def spec(self, **values: Any) -> DeploymentSpec:
-        n = next(_counter)
-        data: dict[str, Any] = {
-            "gateway": {
-                "subscription_id": SUBSCRIPTION,
-                "resource_group": RESOURCE_GROUP,
-                "service_name": SERVICE,
-                "name": f"rgw{n}",
-            },
-            "namespace": f"rot-{n}",
-            "create_namespace": True,
-            "replicas": 3,
-            "strategy": {"max_unavailable": 1, "max_surge": 1},
-            "image": {"tag": "2.11.1"},
-        }
-        data.update(values)
-        spec = DeploymentSpec.model_validate(data)
-        self.apim.add_gateway(SUBSCRIPTION, RESOURCE_GROUP, SERVICE, spec.gateway.name)
-        return spec
-
-    def token(
-        self, spec: DeploymentSpec, *, key_type: str = "primary", expiry: datetime | None = None
-    ) -> Token:
-        raw = self.apim.issue_token(spec.gateway.resource_id, key_type=key_type, expiry=expiry)
-        return Token.parse(raw, key_type=key_type)
-
-    def deploy(self, spec: DeploymentSpec, token: Token) -> None:
-        self.kube.apply(render(spec, token))
-        assert self.kube.wait_for_rollout(spec.base_name, spec.namespace, timeout=30).ok
-
-    def record(self, event: ProgressEvent) -> None:
-        self.events.append(event)
 
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    with FakeApim() as apim, KubeEmulator(ready_delay=0.02) as emulator:
-        apim.add_service(SUBSCRIPTION, RESOURCE_GROUP, SERVICE)
-        with (
-            ManagementClient(
-                apim.credential(),
-                base_url=apim.url,
-                connection_verify=str(apim.ca_path),
-                retry_backoff_factor=0.01,
-                retry_backoff_max=0.05,
-            ) as management,
-            KubernetesApplier.from_kubeconfig(str(emulator.kubeconfig_path)) as kube,
-        ):
-            yield Env(apim=apim, emulator=emulator, management=management, kube=kube)
-
-
-class Invariant:
-    """Counts serving pods (Ready, not terminating, valid token) at every store change."""
-
-    def __init__(self, env: Env, namespace: str) -> None:
-        self.env = env
-        self.namespace = namespace
-        self.minimum: int | None = None
-        self.samples: list[int] = []
-        self.lock = threading.Lock()
-        self._unsubscribe = env.emulator.store.subscribe(self._on_change)
-
-    def serving(self) -> int:
-        from apim_selfhosted.testing.kube.resources import by_key
-
-        pods, _ = self.env.emulator.store.list(by_key("pods"), self.namespace)
-        count = 0
-        for pod in pods:
-            if pod["metadata"].get("deletionTimestamp"):
-                continue
-            ready = any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in (pod.get("status") or {}).get("conditions") or []
-            )
-            if not ready:
-                continue
-            try:
-                environment = self.env.emulator.controllers.pod_environment(
-                    self.namespace, pod["metadata"]["name"]
-                )
-            except Exception:
-                continue
-            value = environment.get("config.service.auth")
-            if value and self.env.apim.validate_token(value).status == "valid":
-                count += 1
-        return count
-
-    def _on_change(self, event_type: str, rt: Any, obj: dict[str, Any]) -> None:
-        if rt.plural != "pods" or obj["metadata"].get("namespace") != self.namespace:
-            return
-        value = self.serving()
-        with self.lock:
-            self.samples.append(value)
-            self.minimum = value if self.minimum is None else min(self.minimum, value)
-
-    def close(self) -> None:
-        self._unsubscribe()
+    yield from make_env()
 
 
 def _secret_value(env: Env, namespace: str, name: str) -> str:
@@ -492,3 +378,78 @@ def test_no_token_in_logs(env: Env, caplog: pytest.LogCaptureFixture) -> None:
     new_signature = result.new_token.value.get_secret_value().rsplit("&", 1)[1]
     assert signature not in text
     assert new_signature not in text
+
+
+def test_rotate_many_one_result_per_gateway_and_failures_do_not_stop_others(env: Env) -> None:
+    from apim_selfhosted import DeploymentSpec, rotate_many
+
+    specs = []
+    for i in range(4):
+        spec = env.spec(replicas=1, namespace=f"fleet-{i % 2}")
+        env.deploy(spec, env.token(spec))
+        specs.append(spec)
+    missing = env.spec(replicas=1, namespace="fleet-0")  # no Deployment in the cluster
+    entra = DeploymentSpec.model_validate(
+        {
+            **specs[0].model_dump(),
+            "auth": {
+                "kind": "entra-app",
+                "tenant_id": "t",
+                "client_id": "c",
+                "client_secret": {"name": "s", "key": "k"},
+            },
+        }
+    )
+    fleet = [specs[0], missing, specs[1], entra, specs[2], specs[3]]
+    seen: list[str] = []
+    results = rotate_many(
+        fleet,
+        management=env.management,
+        kube=env.kube,
+        max_workers=3,
+        force=True,
+        timeout=30,
+        on_result=lambda r: seen.append(r.gateway),
+    )
+    assert [r.gateway for r in results] == [str(s.gateway) for s in fleet]
+    assert [r.outcome for r in results] == [
+        "rotated",
+        "failed",
+        "rotated",
+        "failed",
+        "rotated",
+        "rotated",
+    ], "\n".join(map(str, results))
+    assert "deploy the gateway first" in results[1].reason
+    assert "SpecError" in results[3].reason
+    assert "auth.kind" in results[3].reason
+    assert sorted(seen) == sorted(r.gateway for r in results)
+
+
+def test_rotate_many_with_a_client_per_cluster(env: Env) -> None:
+    from apim_selfhosted import rotate_many
+
+    specs = [env.spec(replicas=1) for _ in range(3)]
+    for spec in specs:
+        env.deploy(spec, env.token(spec))
+    clients: dict[str, KubernetesApplier] = {}
+
+    def kube_for(spec: object) -> KubernetesApplier:
+        key = getattr(spec, "namespace", "")
+        if key not in clients:
+            clients[key] = KubernetesApplier.from_kubeconfig(str(env.emulator.kubeconfig_path))
+        return clients[key]
+
+    try:
+        results = rotate_many(
+            specs, management=env.management, kube_for=kube_for, force=True, timeout=30
+        )
+    finally:
+        for client in clients.values():
+            client.close()
+    assert [r.outcome for r in results] == ["rotated"] * 3
+    assert len(clients) == 3
+    with pytest.raises(ValueError, match="exactly one of kube= or kube_for="):
+        rotate_many(specs, management=env.management)
+    with pytest.raises(ValueError, match="unknown rotate option"):
+        rotate_many(specs, management=env.management, kube=env.kube, regenerate=True)
