@@ -141,14 +141,6 @@ def test_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(target.read_text()) == schema
 
 
-def test_demo_renders_and_lints_the_production_example(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
-    assert "production.yaml" in out
-    assert "0 error(s)" in out
-    assert "Deployment/edge-gw" in out
-
-
 def test_help_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
