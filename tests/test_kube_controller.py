@@ -716,6 +716,10 @@ def test_load_balancer_stays_pending_when_disabled(store: Store) -> None:
         store.create(SVC, service("internal", "ClusterIP"))
         assert ctl.wait_idle()
         assert not store.get(SVC, NS, "gw").get("status", {}).get("loadBalancer")
+        ctl.assign_load_balancer = True  # the cloud provider shows up
+        svc = wait_for(store, SVC, "gw", lambda o: bool(o.get("status", {}).get("loadBalancer")))
+        assert svc["status"]["loadBalancer"]["ingress"][0]["ip"].startswith("127.0.")
+        assert not store.get(SVC, NS, "internal").get("status", {}).get("loadBalancer")
 
 
 # --- efficiency ----------------------------------------------------------------------------------
@@ -925,3 +929,26 @@ def test_proportional_scaling_of_a_stuck_rollout(store: Store, ctl: Controllers)
     for rs in (old, new):
         assert rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "15"
         assert rs["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] == "18"
+
+
+@pytest.mark.parametrize("ready_delay", [0.0, 0.01])
+def test_template_changes_during_a_rollout_keep_the_bounds(
+    store: Store, ready_delay: float
+) -> None:
+    """Several template changes in a row: every intermediate state stays within the bounds."""
+    with Controllers(store, ready_delay=ready_delay) as ctl:
+        store.create(DEPLOY, deployment(replicas=6, surge=2, unavailable=1))
+        wait_for(store, DEPLOY, "web", is_complete)
+        census = PodCensus(store, "web")
+        for version in range(2, 6):
+            change_template(store, "web", set_image(f"example/web:{version}"))
+        wait_for(store, DEPLOY, "web", is_complete)
+        assert ctl.wait_idle()
+        census.unsubscribe()
+        assert max(census.totals) <= 8
+        assert min(census.ready) >= 5
+        assert {p["spec"]["containers"][0]["image"] for p in pods_of(store, "web")} == {
+            "example/web:5"
+        }
+        assert [r["spec"]["replicas"] for r in replica_sets(store, "web")][-1] == 6
+        assert sum(r["spec"]["replicas"] for r in replica_sets(store, "web")) == 6

@@ -319,7 +319,7 @@ class Controllers:
         self.store = store
         self._clock = clock or store.now
         self.ready_delay = ready_delay
-        self.assign_load_balancer = assign_load_balancer
+        self._assign_load_balancer = assign_load_balancer
         self._cond = threading.Condition()
         self._queue: dict[Key, None] = {}
         self._timers: list[tuple[float, int, Key, bool]] = []
@@ -340,6 +340,18 @@ class Controllers:
         self._deadlines: dict[Key, datetime] = {}
         self._events: dict[tuple[str, str, str, str], str] = {}
         self._event_seq = itertools.count()
+
+    @property
+    def assign_load_balancer(self) -> bool:
+        """Whether ``LoadBalancer`` Services get an ingress IP; setting True serves pending ones."""
+        return self._assign_load_balancer
+
+    @assign_load_balancer.setter
+    def assign_load_balancer(self, enabled: bool) -> None:
+        self._assign_load_balancer = enabled
+        if enabled and self._thread is not None:
+            for svc in self.store.list(SVC, None)[0]:
+                self._enqueue(("svc", svc["metadata"]["namespace"], svc["metadata"]["name"]))
 
     # --- lifecycle -------------------------------------------------------------------------
 
