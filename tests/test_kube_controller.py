@@ -245,7 +245,10 @@ class PodCensus:
         pods = pods_of(self.store, self.name, terminating=True)
         with self._lock:
             self.totals.append(len(pods))
-            self.ready.append(sum(1 for p in pods if is_ready(p)))
+            # A pod being terminated no longer serves (endpoints drop it), even if still Ready.
+            self.ready.append(
+                sum(1 for p in pods if is_ready(p) and not p["metadata"].get("deletionTimestamp"))
+            )
 
 
 @pytest.mark.parametrize(
