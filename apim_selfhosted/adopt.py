@@ -1034,9 +1034,7 @@ def _spec_from_objects(
     sa_obj = named("ServiceAccount", sa_name) if sa_name else None
     sa: dict[str, Any] = {}
     if not sa_name or sa_name == "default":
-        sa = {"create": False}
-        if sa_name == "default":
-            sa["name"] = "default"
+        sa = {"create": False, "name": "default"}
     else:
         sa = {"create": sa_obj is not None and not live, "name": sa_name}
         if live and sa_obj is not None:
