@@ -399,6 +399,11 @@ class Controllers:
 
         Returns:
             True if idle, False on timeout.
+
+        >>> from apim_selfhosted.testing.kube.store import Store
+        >>> with Controllers(Store()) as ctl:
+        ...     ctl.wait_idle(1.0)
+        True
         """
         end = time.monotonic() + timeout
         with self._cond:
@@ -1993,6 +1998,18 @@ class Controllers:
         Raises:
             ApiError: 404 if the pod does not exist; 400 if the container is ambiguous,
                 unknown, not started yet, or has no previous instance.
+
+        >>> from apim_selfhosted.testing.kube.store import Store
+        >>> store = Store()
+        >>> with Controllers(store, ready_delay=0.01) as ctl:
+        ...     ctl.script(image="example/gw", behaviour=PodBehaviour(log_lines=("401",)))
+        ...     _ = store.create(POD, {"metadata": {"name": "p", "namespace": "default"},
+        ...                            "spec": {"containers": [{"name": "gw",
+        ...                                                     "image": "example/gw:2"}]}})
+        ...     ctl.wait_idle()
+        ...     print(ctl.pod_log("default", "p", tail_lines=1), end="")
+        True
+        401
         """
         _, c = self._pod_and_container(namespace, name, container)
         with self._state:
@@ -2058,6 +2075,17 @@ class Controllers:
 
         Raises:
             ApiError: 404 if the pod does not exist; 400 if its container has not started.
+
+        >>> from apim_selfhosted.testing.kube.store import Store
+        >>> store = Store()
+        >>> with Controllers(store, ready_delay=0.01) as ctl:
+        ...     _ = store.create(POD, {"metadata": {"name": "p", "namespace": "default"},
+        ...                            "spec": {"containers": [{"name": "c", "image": "x",
+        ...                                     "env": [{"name": "A", "value": "1"}]}]}})
+        ...     ctl.wait_idle()
+        ...     ctl.pod_environment("default", "p")
+        True
+        {'A': '1'}
         """
         pod = self.store.get(POD, namespace, name)
         names = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or ()]

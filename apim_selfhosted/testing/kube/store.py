@@ -739,6 +739,13 @@ class Store:
 
         Returns:
             A function that unsubscribes.
+
+        >>> seen = []
+        >>> store = Store()
+        >>> stop = store.subscribe(lambda etype, rt, obj: seen.append((etype, rt.kind)))
+        >>> _ = store.create(by_key("namespaces"), {"metadata": {"name": "n"}})
+        >>> stop(); seen
+        [('ADDED', 'Namespace')]
         """
         with self.lock:
             self._subscribers.append(callback)
@@ -765,6 +772,9 @@ class Store:
 
         Raises:
             ApiError: 404 ``NotFound``.
+
+        >>> Store().get(by_key("namespaces"), None, "default")["status"]["phase"]
+        'Active'
         """
         with self.lock:
             obj = self._bucket(rt).get((self._ns(rt, namespace), name))
@@ -798,6 +808,10 @@ class Store:
 
         Raises:
             ApiError: 400 for a bad selector.
+
+        >>> items, rv = Store().list(by_key("namespaces"), None, label_selector="!team")
+        >>> [n["metadata"]["name"] for n in items][:2]
+        ['default', 'kube-node-lease']
         """
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(rt, field_selector)
@@ -840,6 +854,11 @@ class Store:
         Raises:
             ApiError: 409 ``AlreadyExists``; 404 if the namespace does not exist; 403 if it
                 is terminating; 422 without a name.
+
+        >>> cm = Store().create(
+        ...     by_key("configmaps"), {"metadata": {"generateName": "c-", "namespace": "default"}})
+        >>> cm["metadata"]["name"].startswith("c-"), len(cm["metadata"]["uid"])
+        (True, 36)
         """
         new = _clone(obj)
         new.setdefault("apiVersion", rt.api_version)
@@ -921,6 +940,16 @@ class Store:
 
         Raises:
             ApiError: 404 ``NotFound``; 409 ``Conflict`` on a stale resourceVersion or uid.
+
+        >>> store = Store()
+        >>> cm = store.create(
+        ...     by_key("configmaps"), {"metadata": {"name": "c", "namespace": "default"}})
+        >>> cm["data"] = {"k": "v"}
+        >>> _ = store.update(by_key("configmaps"), cm)
+        >>> store.update(by_key("configmaps"), cm)  # cm still has the old resourceVersion
+        Traceback (most recent call last):
+        ...
+        apim_selfhosted.testing.kube.errors.ApiError: Operation cannot be fulfilled on ...
         """
         meta_in = obj.get("metadata") or {}
         name = meta_in.get("name") or ""
@@ -1033,6 +1062,14 @@ class Store:
         Raises:
             ApiError: 404 ``NotFound``; 409 ``Conflict`` when a precondition fails; 400 for an
                 unknown propagation policy.
+
+        >>> store = Store()
+        >>> _ = store.create(by_key("namespaces"), {"metadata": {"name": "team"}})
+        >>> _ = store.create(
+        ...     by_key("configmaps"), {"metadata": {"name": "c", "namespace": "team"}})
+        >>> _ = store.delete(by_key("namespaces"), None, "team")
+        >>> store.list(by_key("configmaps"), "team")[0]
+        []
         """
         if propagation_policy not in ("Background", "Foreground", "Orphan"):
             raise ApiError.bad_request(
@@ -1185,6 +1222,16 @@ class Store:
 
         Returns:
             The dependents, sorted by type, namespace and name.
+
+        >>> store = Store()
+        >>> owner = store.create(
+        ...     by_key("configmaps"), {"metadata": {"name": "o", "namespace": "default"}})
+        >>> ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "o",
+        ...        "uid": owner["metadata"]["uid"]}
+        >>> _ = store.create(by_key("configmaps"), {"metadata": {
+        ...     "name": "d", "namespace": "default", "ownerReferences": [ref]}})
+        >>> [d["metadata"]["name"] for d in store.dependents(owner["metadata"]["uid"])]
+        ['d']
         """
         with self.lock:
             out: _ObjList = []
@@ -1316,6 +1363,15 @@ class Store:
         Raises:
             ApiError: 410 ``Expired`` for a version older than the kept history; 400 for a bad
                 selector or resourceVersion.
+
+        >>> store = Store(history=1)
+        >>> old = store.resource_version
+        >>> for n in ("a", "b"):
+        ...     _ = store.create(by_key("namespaces"), {"metadata": {"name": n}})
+        >>> store.watch(by_key("namespaces"), None, resource_version=old)
+        Traceback (most recent call last):
+        ...
+        apim_selfhosted.testing.kube.errors.ApiError: too old resource version: ...
         """
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(rt, field_selector)
