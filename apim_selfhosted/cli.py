@@ -36,7 +36,7 @@ __all__ = ["COMMAND_MODULES", "Command", "command", "commands", "main"]
 
 #: Modules whose import registers further subcommands (they call :func:`command`). A module
 #: missing from the installation is skipped, so optional commands cannot break the others.
-COMMAND_MODULES: tuple[str, ...] = ("apim_selfhosted.cli_ops",)
+COMMAND_MODULES: tuple[str, ...] = ("apim_selfhosted.cli_ops", "apim_selfhosted.cli_rotate")
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -324,7 +324,7 @@ def schema_command(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# demo (interim: renders and lints the production example; the full demo replaces it)
+# demo: the whole flow against the local stand-ins (apim_selfhosted.demo)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -334,63 +334,24 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="spec to use (default: examples/production.yaml of the source tree)",
     )
-
-
-def _demo_spec_path(given: str | None) -> Path | None:
-    if given:
-        return Path(given)
-    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
-        candidate = base / "examples" / "production.yaml"
-        if candidate.is_file():
-            return candidate
-    return None
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="after the demo, keep FakeApim and KubeEmulator up and print how to reach them "
+        "with kubectl and scripts, until Ctrl-C",
+    )
 
 
 @command(
     "demo",
-    help="render and lint the production example (no cloud account needed)",
+    help="deploy, verify and rotate against local stand-ins (no cloud account needed)",
     configure=_configure_demo,
 )
 def demo_command(args: argparse.Namespace) -> int:
-    """``apim-selfhosted demo`` (interim): render and lint the production example."""
-    from apim_selfhosted.models import DeploymentSpec, Gateway
-    from apim_selfhosted.profile import ProductionProfile, lint
-    from apim_selfhosted.render import managed_selector, render, to_yaml
+    """``apim-selfhosted demo``: :func:`apim_selfhosted.demo.run_demo`; exit 1 if a step failed."""
+    from apim_selfhosted.demo import run_demo
 
-    path = _demo_spec_path(args.spec)
-    if path is not None:
-        spec = DeploymentSpec.from_file(path)
-        source = str(path)
-    else:
-        base = DeploymentSpec(
-            gateway=Gateway(
-                subscription_id="00000000-0000-0000-0000-000000000000",
-                resource_group="rg-apim",
-                service_name="contoso-apim",
-                name="edge-gw",
-            ),
-            namespace="apim-gateway",
-        )
-        spec = ProductionProfile().apply(base)
-        source = "built-in spec with the production profile applied"
-    manifests = render(spec)
-    text = to_yaml(manifests)
-    findings = lint(spec)
-    errors = [f for f in findings if f.severity == "error"]
-    kinds = ", ".join(f"{m['kind']}/{m['metadata']['name']}" for m in manifests)
-    print(f"spec: {source}")
-    print(f"gateway: {spec.gateway} ({spec.gateway.config_endpoint_url})")
-    print(f"namespace: {spec.namespace}, base name: {spec.base_name}")
-    print(f"rendered {len(manifests)} manifests ({len(text.encode())} bytes of YAML): {kinds}")
-    print(f"objects are selectable with: {managed_selector(spec)}")
-    print(
-        f"lint: {len(errors)} error(s), "
-        f"{sum(f.severity == 'warning' for f in findings)} warning(s), "
-        f"{sum(f.severity == 'info' for f in findings)} info(s)"
-    )
-    for finding in findings:
-        print(finding)
-    return EXIT_FINDINGS if errors else EXIT_OK
+    return run_demo(spec_path=args.spec, keep_running=args.keep_running).exit_code
 
 
 # ---------------------------------------------------------------------------------------------
