@@ -955,3 +955,11 @@ def test_template_changes_during_a_rollout_keep_the_bounds(
         }
         assert [r["spec"]["replicas"] for r in replica_sets(store, "web")][-1] == 6
         assert sum(r["spec"]["replicas"] for r in replica_sets(store, "web")) == 6
+
+
+def test_invalid_image_name(store: Store, ctl: Controllers) -> None:
+    store.create(POD, bare_pod("bad", {"name": "app", "image": "Example/App:1"}))
+    pod = pod_named(store, "bad", lambda p: waiting_reason(p) == "InvalidImageName")
+    message = pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    assert message.endswith('couldn\'t parse image name "Example/App:1": invalid reference format')
+    assert pod["status"]["phase"] == "Pending"

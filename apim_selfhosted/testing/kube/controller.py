@@ -1547,6 +1547,32 @@ class Controllers:
     def _try_start(self, pod: Obj, rt: _PodRuntime, now: datetime) -> None:
         meta = pod["metadata"]
         ns = meta["namespace"]
+        bad = [c for c in rt.containers if not _IMAGE_REF.match(c.image)]
+        if bad:
+            for c in bad:
+                message = (
+                    f'Failed to apply default image tag "{c.image}": couldn\'t parse image name '
+                    f'"{c.image}": invalid reference format'
+                )
+                c.waiting = ("InvalidImageName", message)
+                self._event(
+                    pod,
+                    "Warning",
+                    "InspectFailed",
+                    message,
+                    component="kubelet",
+                    field_path=f"spec.containers{{{c.name}}}",
+                )
+                self._event(
+                    pod,
+                    "Warning",
+                    "Failed",
+                    "Error: InvalidImageName",
+                    component="kubelet",
+                    field_path=f"spec.containers{{{c.name}}}",
+                )
+            rt.stage = "invalid_image"
+            return
         if rt.behaviour.image_pull_error:
             for c in rt.containers:
                 self._event(
@@ -2134,6 +2160,15 @@ def _field_ref(pod: Mapping[str, Any], path: str) -> str:
     if path in ("status.podIP", "status.podIPs"):
         return str((pod.get("status") or {}).get("podIP") or "")
     return ""
+
+
+_IMAGE_REF = re.compile(
+    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?/)?"  # registry host[:port]/
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"  # path
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"  # :tag
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"  # @digest
+)
+"""A container image reference as the kubelet parses it (docker reference grammar)."""
 
 
 def _image_id(image: str) -> str:
