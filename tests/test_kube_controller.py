@@ -963,3 +963,21 @@ def test_invalid_image_name(store: Store, ctl: Controllers) -> None:
     message = pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
     assert message.endswith('couldn\'t parse image name "Example/App:1": invalid reference format')
     assert pod["status"]["phase"] == "Pending"
+
+
+def test_bad_behaviour_and_delay_are_refused_naming_the_field(store: Store) -> None:
+    with pytest.raises(ValueError, match="ready_after must be >= 0"):
+        PodBehaviour(ready_after=-1)
+    with pytest.raises(ValueError, match="log_lines must be a tuple"):
+        PodBehaviour(log_lines="one line")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ready_delay must be >= 0"):
+        Controllers(store, ready_delay=-0.5)
+
+
+def test_secret_values_stay_out_of_reprs(store: Store, ctl: Controllers) -> None:
+    store.create(SECRET, secret("tok", value="hunter2-token"))
+    store.create(POD, bare_pod("gw", ENV_CONTAINER))
+    pod_named(store, "gw", is_ready)
+    assert ctl.pod_environment(NS, "gw")["TOKEN"] == "hunter2-token"
+    assert "hunter2" not in repr(ctl._pods)
+    assert "hunter2" not in repr(ctl)

@@ -114,6 +114,14 @@ class PodBehaviour:
     image_pull_error: bool = False
     log_lines: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.ready_after is not None and not self.ready_after >= 0:
+            raise ValueError(
+                f"PodBehaviour.ready_after must be >= 0 seconds or None, got {self.ready_after!r}"
+            )
+        if isinstance(self.log_lines, str):
+            raise ValueError("PodBehaviour.log_lines must be a tuple of lines, not one string")
+
 
 @dataclass(frozen=True)
 class _Rule:
@@ -146,7 +154,7 @@ class _Container:
     finished_at: datetime | None = None
     container_id: str = ""
     waiting: tuple[str, str] | None = ("ContainerCreating", "")
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secret values
 
 
 @dataclass
@@ -316,6 +324,8 @@ class Controllers:
         ready_delay: float = 0.05,
         assign_load_balancer: bool = True,
     ) -> None:
+        if not ready_delay >= 0:
+            raise ValueError(f"ready_delay must be >= 0 seconds, got {ready_delay!r}")
         self.store = store
         self._clock = clock or store.now
         self.ready_delay = ready_delay
