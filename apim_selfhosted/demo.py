@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -62,6 +63,9 @@ FAST_FORWARD = timedelta(days=23)
 #: The image the demo breaks the gateway with: the same release from a registry mirror whose
 #: pods never become ready (the emulator is told so).
 BROKEN_REPOSITORY = "contosoregistry.azurecr.io/azure-api-management/gateway"
+
+#: The gateway's location in API Management (``locationData.name``).
+LOCATION = "demo-cluster"
 
 _EXAMPLE = Path("examples") / "production.yaml"
 _WIDTH = 78
@@ -270,12 +274,22 @@ def _load_spec(path: Path | None) -> tuple[DeploymentSpec, str]:
 
 
 def _wait_for_interrupt(stand_ins: StandIns) -> None:
-    event = threading.Event()
-    try:
-        while not event.wait(3600):
-            pass
-    except KeyboardInterrupt:
+    """Waits for Ctrl-C (SIGINT) or SIGTERM; both end the wait cleanly."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        stop.wait()
         return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_demo(
@@ -441,7 +455,7 @@ class _Flow:
         def run() -> None:
             result = self.management.ensure_gateway(
                 self.spec.gateway,
-                location="demo-cluster",
+                location=LOCATION,
                 description="Self-hosted gateway of the apim-selfhosted demo",
             )
             self.p.detail(str(result))
@@ -482,6 +496,7 @@ class _Flow:
                 kube=self.kube,
                 dry_run=True,
                 diff=True,
+                location=LOCATION,
                 now=self.apim.now(),
             )
             plan = result.plan
@@ -588,7 +603,13 @@ class _Flow:
         bad = self.spec.model_copy(update={"replicas": 1})
         self.p.detail("changed replicas 3 -> 1 and deployed:")
         try:
-            deploy(bad, management=self.management, kube=self.kube, now=self.apim.now())
+            deploy(
+                bad,
+                management=self.management,
+                kube=self.kube,
+                location=LOCATION,
+                now=self.apim.now(),
+            )
         except SpecError as exc:
             self.p.detail(f"refused before anything was written: {exc}")
             self.record(title, True, "refused (SpecError)", started)
@@ -613,6 +634,7 @@ class _Flow:
                     management=self.management,
                     kube=self.kube,
                     timeout=rollout_timeout,
+                    location=LOCATION,
                     diff=True,
                     now=self.apim.now(),
                     on_event=self.p.event,
@@ -653,6 +675,8 @@ def _print_connection(
     """Writes the settings to reach the stand-ins to a private file and explains them."""
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="apim-demo-")))
     env_file = folder / "demo.env"
+    spec_file = folder / "spec.yaml"
+    spec.to_file(spec_file)
     principal = apim.principal
     settings = {
         "KUBECONFIG": str(emulator.kubeconfig_path),
@@ -662,6 +686,8 @@ def _print_connection(
         "AZURE_AUTHORITY_HOST": apim.authority,
         "APIM_ARM_ENDPOINT": apim.url,
         "APIM_CA_FILE": str(apim.ca_path),
+        "REQUESTS_CA_BUNDLE": str(apim.ca_path),
+        "APIM_DEMO_SPEC": str(spec_file),
     }
     fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -682,9 +708,13 @@ def _print_connection(
     p.line(f"  kubectl get deployments,pods,services,secrets -n {spec.namespace}")
     p.line(f"  kubectl rollout history deployment/{spec.base_name} -n {spec.namespace}")
     p.line()
-    p.line("Or from a script, with the library (in another shell):")
+    p.line("Or with the CLI and from a script, in another shell:")
     p.line(f"  . {env_file}")
-    for row in _SCRIPT.format(spec=spec.namespace, name=spec.base_name).splitlines():
+    p.line(
+        "  apim-selfhosted verify $APIM_DEMO_SPEC "
+        "--arm-endpoint $APIM_ARM_ENDPOINT --ca-file $APIM_CA_FILE"
+    )
+    for row in _SCRIPT.splitlines():
         p.line("  " + row)
     p.line()
     p.line("Press Ctrl-C to stop.")
@@ -695,12 +725,15 @@ _SCRIPT = """\
 python - <<'EOF'
 import os
 from azure.identity import ClientSecretCredential
-from apim_selfhosted import KubernetesApplier, ManagementClient
-cred = ClientSecretCredential(os.environ["AZURE_TENANT_ID"], os.environ["AZURE_CLIENT_ID"],
-    os.environ["AZURE_CLIENT_SECRET"], authority=os.environ["AZURE_AUTHORITY_HOST"],
-    connection_verify=os.environ["APIM_CA_FILE"], disable_instance_discovery=True)
-with ManagementClient(cred, base_url=os.environ["APIM_ARM_ENDPOINT"],
-                      connection_verify=os.environ["APIM_CA_FILE"]) as apim, \\
+from apim_selfhosted import DeploymentSpec, KubernetesApplier, ManagementClient, verify
+env = os.environ
+cred = ClientSecretCredential(env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"],
+    env["AZURE_CLIENT_SECRET"], authority=env["AZURE_AUTHORITY_HOST"],
+    connection_verify=env["APIM_CA_FILE"], disable_instance_discovery=True)
+spec = DeploymentSpec.from_file(env["APIM_DEMO_SPEC"])
+with ManagementClient(cred, base_url=env["APIM_ARM_ENDPOINT"],
+                      connection_verify=env["APIM_CA_FILE"]) as apim, \\
      KubernetesApplier.from_kubeconfig() as kube:
-    print(kube.get("apps/v1", "Deployment", "{name}", "{spec}")["status"])
+    print(apim.get_gateway(spec.gateway))
+    print(verify(spec, kube=kube, management=apim))
 EOF"""

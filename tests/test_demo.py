@@ -217,6 +217,23 @@ def test_cli_entry_point_keep_running_kubectl_and_ctrl_c() -> None:
         listed = _kubectl(kubeconfig[1], "get", "secrets", "-n", "apim-gateway", "-o", "json")
         tokens = _secret_values(json.loads(listed.stdout))
         assert tokens
+        # The printed instructions work as printed: source the file, run the CLI and the script.
+        shell = output[output.index("Or with the CLI and from a script") :]
+        shell = shell[shell.index("\n") + 1 : shell.index("\nPress Ctrl-C")]
+        commands = "\n".join(line.removeprefix("  ") for line in shell.splitlines())
+        ran = subprocess.run(
+            ["bash", "-euc", commands],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=ROOT,
+            env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"},
+        )
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert ran.stdout.count("verify contoso-apim/edge-gw-westeurope") == 2, ran.stdout
+        assert "location 'demo-cluster'" in ran.stdout
+        assert not any(token in ran.stdout + ran.stderr for token in tokens)
         process.send_signal(signal.SIGINT)
         rest, errors = process.communicate(timeout=60)
     finally:
