@@ -680,6 +680,19 @@ def _find_gateway_deployment(objs: Sequence[Mapping[str, Any]]) -> Mapping[str, 
     )
 
 
+def _ours(obj: Mapping[str, Any] | None) -> bool:
+    """Whether this library made the object (its managed-by label)."""
+    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+    return bool(labels.get("app.kubernetes.io/managed-by") == "apim-selfhosted")
+
+
+_RESOURCE_ID_RE = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
+    r"Microsoft\.ApiManagement/service/(?P<svc>[^/]+)/gateways/(?P<gw>[^/]+)$",
+    re.IGNORECASE,
+)
+
+
 def _selects(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> bool:
     if not selector:
         return False
@@ -794,14 +807,23 @@ def _spec_from_objects(
     token_ref = env_auth.get("config.service.auth")
     if token_ref:
         secret_name, key = str(token_ref.get("name")), str(token_ref.get("key"))
-        spec["auth"] = {"kind": "existing-secret", "secret_name": secret_name, "key": key}
-        issues.approximated(
-            "auth",
-            f"the token stays in Secret '{secret_name}' (key '{key}'), managed outside the "
-            "library; switch auth to kind gateway-token to let deploy issue and rotate tokens "
-            "(one rolling restart)",
-        )
         secret = named("Secret", secret_name)
+        library_token = _ours(secret) and (
+            ((secret or {}).get("metadata") or {})
+            .get("labels", {})
+            .get("app.kubernetes.io/component")
+            == "gateway-token"
+        )
+        if library_token:
+            spec["auth"] = {"kind": "gateway-token"}
+        else:
+            spec["auth"] = {"kind": "existing-secret", "secret_name": secret_name, "key": key}
+            issues.approximated(
+                "auth",
+                f"the token stays in Secret '{secret_name}' (key '{key}'), managed outside the "
+                "library; switch auth to kind gateway-token to let deploy issue and rotate "
+                "tokens (one rolling restart)",
+            )
         if secret is not None:
             raw = (secret.get("stringData") or {}).get(key)
             if raw is None and (secret.get("data") or {}).get(key):
@@ -819,6 +841,12 @@ def _spec_from_objects(
             )
         if token is not None and not found_name:
             found_name = token.gateway_id
+        if library_token and token is None:
+            issues.placeholder(
+                "auth",
+                f"the library's token Secret '{secret_name}' could not be read: deploy will "
+                "issue a new token (one rolling restart)",
+            )
     elif mode == "azureadapp":
         ref = env_auth.get("config.service.auth.azureAd.clientSecret")
         entra: dict[str, Any] = {
@@ -862,6 +890,12 @@ def _spec_from_objects(
             "identity; the spec uses the library-managed token",
             severity="warning",
         )
+    resource_id = str((meta.get("annotations") or {}).get(_ANNOTATION_RESOURCE_ID, ""))
+    from_id = _RESOURCE_ID_RE.match(resource_id)
+    if from_id:
+        found_name = found_name or from_id["gw"]
+        subscription_id = subscription_id or from_id["sub"]
+        resource_group = resource_group or from_id["rg"]
     if not found_name:
         found_name = dep_name
         issues.assumed(
@@ -877,7 +911,7 @@ def _spec_from_objects(
         name_path="gateway.name",
         subscription_id=subscription_id,
         resource_group=resource_group,
-        service_name=None,
+        service_name=from_id["svc"] if from_id else None,
     )
 
     # --- the Deployment ------------------------------------------------------------------------
@@ -994,7 +1028,7 @@ def _spec_from_objects(
         claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
         if claim and mount is not None and mount.get("mountPath") == "/apim/config":
             pvc = named("PersistentVolumeClaim", claim)
-            if pvc is not None and not live:
+            if pvc is not None and (not live or _ours(pvc)):
                 pspec = pvc.get("spec") or {}
                 backup = {
                     "enabled": True,
@@ -1007,12 +1041,13 @@ def _spec_from_objects(
                 }
                 if "storageClassName" in pspec:
                     backup["storage_class"] = pspec["storageClassName"]
-                issues.approximated(
-                    _where(pvc),
-                    f"the library creates the claim as '{dep_name}-config-backup'; the backup "
-                    f"copy is downloaded again (or set config_backup.existing_claim: {claim} "
-                    "to keep this claim)",
-                )
+                if claim != f"{dep_name}-config-backup":
+                    issues.approximated(
+                        _where(pvc),
+                        f"the library creates the claim as '{dep_name}-config-backup'; the backup "
+                        f"copy is downloaded again (or set config_backup.existing_claim: {claim} "
+                        "to keep this claim)",
+                    )
             else:
                 backup = {"enabled": True, "existing_claim": claim}
                 issues.approximated(
@@ -1036,8 +1071,10 @@ def _spec_from_objects(
     if not sa_name or sa_name == "default":
         sa = {"create": False, "name": "default"}
     else:
-        sa = {"create": sa_obj is not None and not live, "name": sa_name}
-        if live and sa_obj is not None:
+        sa = {"create": sa_obj is not None and (not live or _ours(sa_obj)), "name": sa_name}
+        if sa["create"] and sa_name == dep_name:
+            sa.pop("name")
+        if live and sa_obj is not None and not sa["create"]:
             issues.approximated(
                 _where(sa_obj),
                 "the ServiceAccount is kept as an existing one (create: false); the library "
@@ -1177,11 +1214,20 @@ def _spec_from_objects(
         zone = [c for c in spread if c.get("topologyKey") == "topology.kubernetes.io/zone"]
         if zone:
             ha["when_unsatisfiable"] = zone[0].get("whenUnsatisfiable", "ScheduleAnyway")
-            issues.approximated(
-                _where(dep, "spec.template.spec.topologySpreadConstraints"),
-                "the library spreads over zones and, in addition, over nodes",
-            )
             spread = [c for c in spread if c not in zone]
+            hosts = [
+                c
+                for c in spread
+                if c.get("topologyKey") == "kubernetes.io/hostname"
+                and c.get("whenUnsatisfiable") == ha["when_unsatisfiable"]
+            ]
+            if hosts:
+                spread = [c for c in spread if c not in hosts]
+            else:
+                issues.approximated(
+                    _where(dep, "spec.template.spec.topologySpreadConstraints"),
+                    "the library spreads over zones and, in addition, over nodes",
+                )
         spec["high_availability"] = ha
     for c in spread:
         issues.unsupported(
@@ -1269,8 +1315,8 @@ def _live_service(svc: Mapping[str, Any], *, base: str, issues: _Issues) -> dict
                 _where(svc, "spec.ports"),
                 "node ports are assigned by Kubernetes again (a spec does not pin them)",
             )
-    if out["type"] in ("LoadBalancer", "NodePort"):
-        out["external_traffic_policy"] = sspec.get("externalTrafficPolicy", "Cluster")
+    # Kubernetes' default; the spec's own default (Local) would change a Service made without it.
+    out["external_traffic_policy"] = sspec.get("externalTrafficPolicy", "Cluster")
     if sspec.get("loadBalancerIP"):
         out["load_balancer_ip"] = sspec["loadBalancerIP"]
     if sspec.get("loadBalancerSourceRanges"):
@@ -1407,6 +1453,11 @@ class ObjectTakeover(BaseModel):
         "left-alone: the library does not manage it."
     )
     reason: str = Field(default="", description="Why, in one line.")
+    needs_force: bool = Field(
+        default=False,
+        description="Other field managers own fields of it (e.g. kubectl-client-side-apply): "
+        "the first deploy needs force=True to take them over.",
+    )
 
     def __str__(self) -> str:
         names = f"{self.live_name or '(none)'} -> {self.rendered_name or '(none)'}"
@@ -1435,6 +1486,12 @@ class AdoptResult(BaseModel):
         description="Whether the first deploy of this spec rolls the pods: the rendered pod "
         "template differs from the live one."
     )
+
+    @property
+    def needs_force(self) -> bool:
+        """Whether the first deploy needs ``force=True`` (other managers own adopted fields)."""
+        return any(t.needs_force for t in self.takeover)
+
     restart_reasons: tuple[str, ...] = Field(
         default=(), description="The pod template paths that differ (why pods would restart)."
     )
@@ -1446,6 +1503,8 @@ class AdoptResult(BaseModel):
             str(self.report),
             "takeover by the next deploy:",
             *(f"  {t}" for t in self.takeover),
+            "first deploy needs force=True (other field managers): "
+            + ("yes" if self.needs_force else "no"),
             "pods restart: "
             + ("yes — " + "; ".join(self.restart_reasons[:8]) if self.restarts_pods else "no"),
         ]
@@ -1467,6 +1526,8 @@ class AdoptResult(BaseModel):
         )
 
 
+_ANNOTATION_RESOURCE_ID = "apim-selfhosted.io/gateway-resource-id"
+_FIELD_MANAGER = "apim-selfhosted"
 _SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields")
 
 
@@ -1582,9 +1643,18 @@ def adopt(
             source=source,
             problems=[("name", "not found")],
         )
-    dep.setdefault("apiVersion", "apps/v1")
-    dep.setdefault("kind", "Deployment")
-    objs: list[dict[str, Any]] = [_clean(dep)]
+    objs: list[dict[str, Any]] = []
+    managers: dict[tuple[str, str], set[str]] = {}
+
+    def take(obj: Mapping[str, Any], api_version: str, kind: str) -> None:
+        full = {**obj, "apiVersion": obj.get("apiVersion", api_version), "kind": kind}
+        meta = full.get("metadata") or {}
+        managers[(kind, str(meta.get("name")))] = {
+            str(m.get("manager")) for m in meta.get("managedFields") or [] if m.get("manager")
+        }
+        objs.append(_clean(full))
+
+    take(dep, "apps/v1", "Deployment")
     pod = ((dep.get("spec") or {}).get("template") or {}).get("spec") or {}
     issues = _Issues()
     for container in pod.get("containers") or []:
@@ -1593,7 +1663,7 @@ def adopt(
             if ref:
                 cm = kube.get("v1", "ConfigMap", ref, namespace)
                 if cm is not None:
-                    objs.append(_clean({"apiVersion": "v1", "kind": "ConfigMap", **cm}))
+                    take(cm, "v1", "ConfigMap")
         for env in container.get("env") or []:
             ref = ((env.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
             if env.get("name") == "config.service.auth" and ref:
@@ -1607,12 +1677,12 @@ def adopt(
                         "taken from its token",
                     )
                 if secret is not None:
-                    objs.append({"apiVersion": "v1", "kind": "Secret", **_clean(secret)})
+                    take(secret, "v1", "Secret")
     sa_name = pod.get("serviceAccountName")
     if sa_name and sa_name != "default":
         sa_obj = kube.get("v1", "ServiceAccount", sa_name, namespace)
         if sa_obj is not None:
-            objs.append(_clean({"apiVersion": "v1", "kind": "ServiceAccount", **sa_obj}))
+            take(sa_obj, "v1", "ServiceAccount")
     for api_version, kind in (
         ("v1", "Service"),
         ("policy/v1", "PodDisruptionBudget"),
@@ -1624,7 +1694,8 @@ def adopt(
         except AuthorizationError:
             issues.assumed(kind, f"the credentials may not list {kind}s; none are adopted")
             continue
-        objs.extend(_clean(i) for i in items)
+        for item in items:
+            take(item, api_version, kind)
     data, token = _spec_from_objects(
         objs,
         source=source,
@@ -1638,7 +1709,7 @@ def adopt(
     spec = _validated(data, source=source)
     report = ImportReport(source=source, issues=tuple(issues.items), token=token)
     rendered = render(spec)
-    takeover = _takeover(objs, rendered, spec)
+    takeover = _takeover(objs, rendered, spec, managers)
     live_template = (dep.get("spec") or {}).get("template") or {}
     rendered_dep = next(m for m in rendered if m["kind"] == "Deployment")
     reasons = _template_differences(live_template, rendered_dep["spec"]["template"])
@@ -1661,7 +1732,10 @@ def adopt(
 
 
 def _takeover(
-    live: Iterable[Mapping[str, Any]], rendered: Iterable[Mapping[str, Any]], spec: DeploymentSpec
+    live: Iterable[Mapping[str, Any]],
+    rendered: Iterable[Mapping[str, Any]],
+    spec: DeploymentSpec,
+    managers: Mapping[tuple[str, str], set[str]],
 ) -> list[ObjectTakeover]:
     rendered_list = list(rendered)
     live_by_kind: dict[str, list[str]] = {}
@@ -1699,13 +1773,18 @@ def _takeover(
                     )
                 )
             else:
+                others = sorted(managers.get((kind, rname), set()) - {_FIELD_MANAGER})
+                reason = "same name: the library becomes its field manager"
+                if others:
+                    reason += f"; fields owned by {', '.join(others)}: deploy with force=True"
                 out.append(
                     ObjectTakeover(
                         kind=kind,
                         live_name=rname,
                         rendered_name=rname,
                         action="taken-over",
-                        reason="same name: the library becomes its field manager",
+                        reason=reason,
+                        needs_force=bool(others),
                     )
                 )
         elif kind == "Secret":
