@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from apim_selfhosted.kube import KubernetesApplier
     from apim_selfhosted.management import ManagementClient
     from apim_selfhosted.profile import ProductionProfile
+    from apim_selfhosted.steps import ClusterState
 
 logger = logging.getLogger(__name__)
 
@@ -390,7 +391,7 @@ def parse_duration(text: str) -> timedelta:
 
 def _format_duration(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
-    for unit in ("w", "d", "h", "m"):
+    for unit in ("d", "h", "m"):
         size = _DURATION_UNITS[unit]
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
@@ -1187,6 +1188,7 @@ def rotate(
         )
     from apim_selfhosted.profile import ProductionProfile
     from apim_selfhosted.render import object_labels
+    from apim_selfhosted.steps import read_cluster_state
 
     profile = profile or ProductionProfile()
     horizon = (
@@ -1209,6 +1211,12 @@ def rotate(
         _emit(on_event, "rotate", f"{spec.gateway}: {outcome}: {reason}", outcome=outcome)
         return result
 
+    # Decide before taking the Lease: the hourly "nothing to do" costs two reads, no write.
+    state = read_cluster_state(spec, kube=kube)
+    verdict, why = _decide(spec, state, horizon, force, now or _real_now())
+    if verdict is not None:
+        found = _auth_container(state.deployment) if state.deployment else None
+        return finish(verdict, why, old_token=state.token, old_secret=found[1] if found else None)
     lease, holder = _acquire_lease(
         kube,
         spec,
@@ -1243,6 +1251,49 @@ def rotate(
         _release_lease(kube, lease)
 
 
+def _decide(
+    spec: DeploymentSpec,
+    state: ClusterState,
+    horizon: timedelta,
+    force: bool,
+    current_time: datetime,
+) -> tuple[RotateOutcome | None, str]:
+    """(``failed``/``not-needed``, why) when nothing is to be done, else (None, why rotate)."""
+    if state.deployment is None:
+        return (
+            "failed",
+            f"no Deployment {spec.namespace}/{spec.base_name}: deploy the gateway first "
+            "(`apim-selfhosted deploy SPEC`)",
+        )
+    if _auth_container(state.deployment) is None:
+        return (
+            "failed",
+            f"Deployment {spec.namespace}/{spec.base_name} does not read {_AUTH_ENV} from a "
+            "Secret; nothing to rotate",
+        )
+    old = state.token
+    if old is None:
+        return None, state.token_problem or "no readable token in use"
+    if old.gateway_id.lower() != spec.gateway.name.lower():
+        return None, (
+            f"the token in use belongs to gateway {old.gateway_id!r}, not {spec.gateway.name!r}"
+        )
+    if old.remaining(current_time) <= timedelta(0):
+        return None, f"the token in use expired on {old.expires_on:%Y-%m-%d %H:%M} UTC"
+    days = old.remaining(current_time).total_seconds() / 86400
+    if old.expires_within(horizon, current_time):
+        return None, (
+            f"the token in use expires in {days:.1f} days, within {_format_duration(horizon)}"
+        )
+    if force:
+        return None, "rotation forced"
+    return (
+        "not-needed",
+        f"the token in use is valid for {days:.1f} more days (rotation horizon "
+        f"{_format_duration(horizon)})",
+    )
+
+
 def _rotate_locked(
     spec: DeploymentSpec,
     *,
@@ -1266,48 +1317,23 @@ def _rotate_locked(
     from apim_selfhosted.steps import read_cluster_state
 
     current_time = now or _real_now()
+    # Read again under the Lease: another rotation may have finished just before.
     state = read_cluster_state(spec, kube=kube)
-    if state.deployment is None:
+    verdict, reason_to_rotate = _decide(spec, state, horizon, force, current_time)
+    if verdict is not None:
+        found_ref = _auth_container(state.deployment) if state.deployment else None
         return finish(
-            "failed",
-            f"no Deployment {spec.namespace}/{spec.base_name}: deploy the gateway first "
-            "(`apim-selfhosted deploy SPEC`)",
+            verdict,
+            reason_to_rotate,
+            old_token=state.token,
+            old_secret=found_ref[1] if found_ref else None,
         )
+    assert state.deployment is not None
     found = _auth_container(state.deployment)
-    if found is None:
-        return finish(
-            "failed",
-            f"Deployment {spec.namespace}/{spec.base_name} does not read {_AUTH_ENV} from a "
-            "Secret; nothing to rotate",
-        )
+    assert found is not None
     container, old_secret, old_key = found
     old = state.token
     notes: list[str] = []
-    reason_to_rotate: str
-    if old is None:
-        reason_to_rotate = state.token_problem or "no readable token in use"
-    elif old.gateway_id.lower() != spec.gateway.name.lower():
-        reason_to_rotate = (
-            f"the token in use belongs to gateway {old.gateway_id!r}, not {spec.gateway.name!r}"
-        )
-    elif old.remaining(current_time) <= timedelta(0):
-        reason_to_rotate = f"the token in use expired on {old.expires_on:%Y-%m-%d %H:%M} UTC"
-    elif old.expires_within(horizon, current_time):
-        days = old.remaining(current_time).total_seconds() / 86400
-        reason_to_rotate = (
-            f"the token in use expires in {days:.1f} days, within {_format_duration(horizon)}"
-        )
-    elif force:
-        reason_to_rotate = "rotation forced"
-    else:
-        days = old.remaining(current_time).total_seconds() / 86400
-        return finish(
-            "not-needed",
-            f"the token in use is valid for {days:.1f} more days (rotation horizon "
-            f"{_format_duration(horizon)})",
-            old_token=old,
-            old_secret=old_secret,
-        )
     secret_obj = kube.get("v1", "Secret", old_secret, spec.namespace) or {}
     old_labels = (secret_obj.get("metadata") or {}).get("labels") or {}
     adopted = old_labels.get(LABEL_MANAGED_BY) != MANAGED_BY

@@ -94,8 +94,14 @@ def test_not_needed_when_valid_beyond_horizon_and_safe_to_rerun(env: Env) -> Non
     token = env.token(spec)
     env.deploy(spec, token)
     before = env.apim.request_count("Gateway_GenerateToken")
+    env.emulator.reset_requests()
     result = rotate(spec, management=env.management, kube=env.kube, timeout=30)
     assert result.outcome == "not-needed", str(result)
+    # Hourly-safe: two reads (Deployment, Secret), no write, not even the Lease.
+    assert [(r.method, r.resource.split(".")[0]) for r in env.emulator.requests] == [
+        ("GET", "deployments"),
+        ("GET", "secrets"),
+    ]
     assert "valid for" in result.reason
     assert env.apim.request_count("Gateway_GenerateToken") == before
     # With a horizon beyond the token's life, it rotates.
