@@ -257,3 +257,26 @@ def test_update_takes_ownership_without_conflict(api: client.ApiClient, ns: str)
     with pytest.raises(ApiException) as info:
         _apply(api, _deployment("up", replicas=2), ns, manager="ci")
     assert '"editor" using apps/v1' in json.loads(info.value.body)["message"]
+
+
+def test_unchanged_apply_later_keeps_the_resource_version() -> None:
+    """Re-applying an unchanged config is a no-op even when time has moved on: the API server
+    ignores managedFields timestamp-only changes (no new resourceVersion, no watch event)."""
+    from datetime import UTC, datetime, timedelta
+
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    with KubeEmulator(controllers=False, clock=lambda: now[0]) as kube:
+        api = kube.api_client()
+        cm = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "same"},
+            "data": {"a": "1"},
+        }
+        first = _apply(api, cm, "default", manager="ci")
+        now[0] += timedelta(minutes=5)
+        second = _apply(api, cm, "default", manager="ci")
+        assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+        assert second["metadata"]["managedFields"] == first["metadata"]["managedFields"]
+        changed = _apply(api, {**cm, "data": {"a": "2"}}, "default", manager="ci")
+        assert changed["metadata"]["managedFields"][0]["time"] == "2026-01-01T00:05:00Z"

@@ -192,3 +192,52 @@ def test_inject_faults_rejects_bad_arguments(kube: KubeEmulator) -> None:
         kube.inject_faults(count=0)
     with pytest.raises(ValueError, match="status"):
         kube.inject_faults(status=200)
+
+
+def test_apply_that_creates_needs_create_permission(kube: KubeEmulator) -> None:
+    """A patch (server-side apply) that creates the object is also authorized for `create`."""
+    from kubernetes.dynamic import DynamicClient
+
+    kube.add_user(
+        "patch-only",
+        namespace="team-a",
+        rules=[{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "patch"]}],
+    )
+    configmaps = DynamicClient(kube.api_client(user="patch-only")).resources.get(
+        api_version="v1", kind="ConfigMap"
+    )
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "by-apply"}}
+    with pytest.raises(ApiException) as info:
+        configmaps.server_side_apply(
+            body=body, name="by-apply", namespace="team-a", field_manager="ci"
+        )
+    assert info.value.status == 403
+    assert "cannot create resource" in json.loads(info.value.body)["message"]
+    client.CoreV1Api(kube.api_client()).create_namespaced_config_map(
+        "team-a", {"metadata": {"name": "by-apply"}}
+    )
+    out = configmaps.server_side_apply(
+        body={**body, "data": {"k": "v"}}, name="by-apply", namespace="team-a", field_manager="ci"
+    )
+    assert out.data.k == "v"
+
+
+def test_field_selector_on_the_name_counts_as_naming_the_object(kube: KubeEmulator) -> None:
+    """list/watch with fieldSelector=metadata.name=<n> is authorized against resourceNames."""
+    kube.add_user(
+        "one-deployment",
+        namespace="team-a",
+        rules=[
+            {
+                "apiGroups": ["apps"],
+                "resources": ["deployments"],
+                "verbs": ["list", "watch"],
+                "resourceNames": ["web"],
+            }
+        ],
+    )
+    apps = client.AppsV1Api(kube.api_client(user="one-deployment"))
+    assert apps.list_namespaced_deployment("team-a", field_selector="metadata.name=web").items == []
+    with pytest.raises(ApiException) as info:
+        apps.list_namespaced_deployment("team-a")
+    assert info.value.status == 403

@@ -223,3 +223,19 @@ def test_delete(kubectl: Kubectl) -> None:
     assert missing.returncode != 0
     assert 'deployments.apps "gone" not found' in missing.stderr
     assert kubectl("get", "pods", "-l", "app=gone", "-o", "name").stdout.strip() == ""
+
+
+def test_kubectl_create_generators_send_protobuf(kubectl: Kubectl) -> None:
+    """`kubectl create secret/namespace/configmap` POST protobuf bodies; the emulator decodes them
+    (the portal's own instructions start with `kubectl create secret generic`)."""
+    kubectl("create", "namespace", "proto")
+    out = kubectl(
+        "create", "secret", "generic", "gw-token", "-n", "proto", "--from-literal=value=abc"
+    )
+    assert "secret/gw-token created" in out.stdout
+    secret = kubectl.json("get", "secret", "gw-token", "-n", "proto")
+    assert secret["data"] == {"value": "YWJj"}
+    assert secret["type"] == "Opaque"
+    assert "generateName" not in secret["metadata"]
+    kubectl("create", "configmap", "settings", "-n", "proto", "--from-literal=a=b")
+    assert kubectl.json("get", "configmap", "settings", "-n", "proto")["data"] == {"a": "b"}

@@ -51,6 +51,7 @@ _PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
     "application/apply-patch+cbor": "apply-cbor",
 }
+_BODY_TYPES = ("application/json", "application/yaml", "")
 _AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 _TABLE = "as=Table"
 
@@ -189,6 +190,56 @@ class Fault:
         return not (self.name is not None and (route is None or route.name != self.name))
 
 
+def _name_from_field_selector(req: Request, verb: str) -> str:
+    """The object name a list/watch is limited to by ``fieldSelector=metadata.name=<n>``.
+
+    RBAC treats such a request as naming that object (so ``resourceNames`` rules apply), as
+    kube-apiserver's request-info resolver does.
+    """
+    if verb not in ("list", "watch"):
+        return ""
+    selector = (req.q("fieldSelector") or "").strip()
+    for op in ("==", "="):
+        key, sep, value = selector.partition(op)
+        if sep and key.strip() == "metadata.name" and "," not in value and "!" not in key:
+            return value.strip()
+    return ""
+
+
+def _same_but_managed_times(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two objects differ at most in ``managedFields[].time`` (and resourceVersion)."""
+    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    old_fields = old_meta.get("managedFields") or []
+    new_fields = new_meta.get("managedFields") or []
+    if len(old_fields) != len(new_fields):
+        return False
+    for a, b in zip(old_fields, new_fields, strict=True):
+        if {k: v for k, v in a.items() if k != "time"} != {
+            k: v for k, v in b.items() if k != "time"
+        }:
+            return False
+    ignored = ("managedFields", "resourceVersion")
+    old_rest = {k: v for k, v in old_meta.items() if k not in ignored}
+    new_rest = {k: v for k, v in new_meta.items() if k not in ignored}
+    if old_rest != new_rest:
+        return False
+    return {k: v for k, v in old.items() if k != "metadata"} == {
+        k: v for k, v in new.items() if k != "metadata"
+    }
+
+
+def _keep_managed_times(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A write that changes nothing but managedFields timestamps keeps the stored ones.
+
+    kube-apiserver ignores such updates (no new resourceVersion, no watch event), so applying
+    an unchanged configuration is a no-op.
+    """
+    if _same_but_managed_times(old, new):
+        fields = (old.get("metadata") or {}).get("managedFields")
+        if fields is not None:
+            new.setdefault("metadata", {})["managedFields"] = copy.deepcopy(fields)
+
+
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
@@ -294,7 +345,7 @@ class ApiServer:
                 fault = self._take_fault(verb, rt, route)
                 if fault is not None:
                     raise self._fault_error(fault)
-                self._authorize(user, verb, route)
+                self._authorize(user, verb, route, _name_from_field_selector(req, verb))
                 response = self._resource(req, route, verb, user)
         except ApiError as err:
             response = self._error(err)
@@ -348,13 +399,13 @@ class ApiServer:
             raise ApiError.unauthorized()
         return user
 
-    def _authorize(self, user: User, verb: str, route: Route) -> None:
+    def _authorize(self, user: User, verb: str, route: Route, name: str = "") -> None:
         resource = route.rt.plural + (f"/{route.subresource}" if route.subresource else "")
         namespace = route.namespace
         if route.rt.plural == "namespaces" and route.name:
             namespace = route.name
         if not self.authorizer.allowed(
-            user, verb, route.rt.group, resource, namespace, route.name or ""
+            user, verb, route.rt.group, resource, namespace, route.name or name
         ):
             from apim_selfhosted.testing.kube.rbac import forbidden
 
@@ -622,7 +673,30 @@ class ApiServer:
 
     def _body(self, req: Request) -> Any:
         content_type = req.headers.get("content-type", "application/json").split(";")[0].strip()
-        text = req.body.decode("utf-8") if req.body else ""
+        if content_type == "application/vnd.kubernetes.protobuf":
+            from apim_selfhosted.testing.kube.protobuf import ProtobufError, decode
+
+            try:
+                return decode(req.body)
+            except ProtobufError as exc:
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - accepted media types "
+                    f"include: application/json, application/yaml ({exc})",
+                ) from exc
+        if content_type not in _BODY_TYPES and content_type not in _PATCH_TYPES:
+            # protobuf and CBOR are not spoken here: 415 makes client-go fall back to JSON
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media types "
+                f'include: application/json, application/yaml (got "{content_type}")',
+            )
+        try:
+            text = req.body.decode("utf-8") if req.body else ""
+        except UnicodeDecodeError as exc:
+            raise ApiError.bad_request(f"error decoding request body: {exc}") from exc
         if not text.strip():
             raise ApiError.bad_request("the body of the request was empty")
         try:
@@ -845,6 +919,7 @@ class ApiServer:
         self._track(req, rt, old, new, subresource, manager)
         if rt.plural == "namespaces" and subresource is None:
             new.setdefault("status", old.get("status"))
+        _keep_managed_times(old, new)
         return self.store.update(rt, new, subresource=subresource, dry_run=dry_run)
 
     def _patch(self, req: Request, route: Route, user: User) -> Response:
@@ -859,7 +934,7 @@ class ApiServer:
         body = self._body(req)
         warnings: list[str] = []
         if kind == "apply":
-            return self._apply(req, route, body, dry_run, warnings)
+            return self._apply(req, route, body, dry_run, warnings, user)
         manager = self._field_manager(req)
         with self.store.lock:
             old = self.store.get(rt, route.namespace, route.name or "")
@@ -893,7 +968,13 @@ class ApiServer:
         return self._object_response(req, rt, stored, 200, self._warning_headers(warnings))
 
     def _apply(
-        self, req: Request, route: Route, body: Any, dry_run: bool, warnings: list[str]
+        self,
+        req: Request,
+        route: Route,
+        body: Any,
+        dry_run: bool,
+        warnings: list[str],
+        user: User,
     ) -> Response:
         from apim_selfhosted.testing.kube.apply import ApplyConflict, apply
 
@@ -951,16 +1032,16 @@ class ApiServer:
             merged = result.obj
             merged["apiVersion"], merged["kind"] = rt.api_version, rt.kind
             if live is None:
+                # a patch that creates needs the create permission too
+                self._authorize(user, "create", route)
                 self._admit(rt, merged, None, None)
                 stored = self.store.create(rt, merged, dry_run=dry_run)
                 status = 201
             else:
                 merged["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
                 sub = route.subresource
-                if sub is None:
-                    self._admit(rt, merged, live, None)
-                else:
-                    self._admit(rt, merged, live, sub)
+                self._admit(rt, merged, live, sub)
+                _keep_managed_times(live, merged)
                 stored = self.store.update(rt, merged, subresource=sub, dry_run=dry_run)
                 status = 200
         return self._object_response(req, rt, stored, status, self._warning_headers(warnings))
