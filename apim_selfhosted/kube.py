@@ -697,6 +697,7 @@ class KubernetesApplier:
         field_manager: str = DEFAULT_FIELD_MANAGER,
         force: bool = False,
         dry_run: bool = False,
+        live: Mapping[ObjectRef, Mapping[str, Any] | None] | None = None,
         on_event: EventCallback | None = None,
     ) -> list[Applied]:
         """Server-side applies each manifest, in order, one PATCH per object.
@@ -710,6 +711,8 @@ class KubernetesApplier:
             field_manager: The field manager that owns the applied fields.
             force: Take over fields another manager owns instead of failing with a conflict.
             dry_run: Let the server check and default everything without persisting.
+            live: Objects the caller has just read (``None``: known to be absent); their GET
+                is skipped.
             on_event: Called with a :class:`~apim_selfhosted.results.ProgressEvent` per object.
 
         Returns:
@@ -725,30 +728,62 @@ class KubernetesApplier:
         Example:
             >>> kube.apply(render(spec, token=token))  # doctest: +SKIP
         """
+        return [
+            applied
+            for applied, _ in self._apply_all(
+                manifests,
+                field_manager=field_manager,
+                force=force,
+                dry_run=dry_run,
+                live=live,
+                on_event=on_event,
+            )
+        ]
+
+    def _apply_all(
+        self,
+        manifests: Iterable[Mapping[str, Any]],
+        *,
+        field_manager: str,
+        force: bool,
+        dry_run: bool,
+        live: Mapping[ObjectRef, Mapping[str, Any] | None] | None,
+        on_event: EventCallback | None,
+    ) -> list[tuple[Applied, dict[str, Any] | None]]:
+        """``apply``, also returning the object the server answered with (None if skipped)."""
         items = [(dict(m), _ref(m)) for m in manifests]  # validates all before writing
-        results: list[Applied] = []
+        known = dict(live or {})
+        results: list[tuple[Applied, dict[str, Any] | None]] = []
         missing_namespaces: set[str] = set()  # created by this dry run only
+        created_namespaces: set[str] = set()
         for manifest, ref in items:
             if dry_run and ref.namespace in missing_namespaces:
                 # The server cannot dry-run into a namespace that does not exist yet.
-                results.append(_applied(ref, "created", None, dry_run=True))
+                results.append((_applied(ref, "created", None, dry_run=True), None))
                 continue
-            live = self.get(ref.api_version, ref.kind, ref.name, ref.namespace)
-            if dry_run and ref.kind == "Namespace" and live is None:
+            if ref in known:
+                before = known[ref]
+            elif ref.namespace is not None and ref.namespace in created_namespaces:
+                before = None  # nothing can exist yet in a namespace this call created
+            else:
+                before = self.get(ref.api_version, ref.kind, ref.name, ref.namespace)
+            if dry_run and ref.kind == "Namespace" and before is None:
                 missing_namespaces.add(ref.name)
             status, obj = self._apply_one(
                 manifest, ref, field_manager=field_manager, force=force, dry_run=dry_run
             )
             rv = (obj.get("metadata") or {}).get("resourceVersion")
-            if live is None or status == 201:
+            if before is None or status == 201:
                 action = "created"
             else:
                 # Content, not resourceVersion: a concurrent write by someone else between the
                 # read and the apply, or a managedFields-only bump, is not a change we made.
-                same = _normalized(live) == _normalized(obj)
+                same = _normalized(before) == _normalized(obj)
                 action = "unchanged" if same else "changed"
+            if ref.kind == "Namespace" and action == "created" and not dry_run:
+                created_namespaces.add(ref.name)
             applied = _applied(ref, action, rv if isinstance(rv, str) else None, dry_run=dry_run)
-            results.append(applied)
+            results.append((applied, obj))
             _emit(on_event, "apply", str(applied), kind=ref.kind, name=ref.name, action=action)
         return results
 
@@ -859,7 +894,7 @@ class KubernetesApplier:
                 f"{list(_SELECTOR_LABELS)}"
             )
         selector = ",".join(f"{k}={v}" for k, v in labels.items())
-        protected = self._secrets_in_use(namespace, deployment)
+        protected: set[str] | None = None  # read only when a Secret is a candidate
         deleted: list[ObjectRef] = []
         for api_version, kind in _PRUNABLE:
             for item in self.list_objects(api_version, kind, namespace, label_selector=selector):
@@ -872,8 +907,11 @@ class KubernetesApplier:
                 component = (meta.get("labels") or {}).get(_COMPONENT_LABEL)
                 if component is not None and components and component not in components:
                     continue
-                if kind == "Secret" and ref.name in protected:
-                    continue
+                if kind == "Secret":
+                    if protected is None:
+                        protected = self._secrets_in_use(namespace, deployment)
+                    if ref.name in protected:
+                        continue
                 if meta.get("ownerReferences"):
                     continue  # owned by something else (garbage collected with it)
                 if self.delete(api_version, kind, ref.name, namespace, dry_run=dry_run):
@@ -956,6 +994,7 @@ class KubernetesApplier:
         namespace: str,
         *,
         timeout: float = 300.0,
+        deployment: Mapping[str, Any] | None = None,
         on_event: EventCallback | None = None,
     ) -> RolloutStatus:
         """Waits, with watches, until a Deployment's rollout ends, and says how it ended.
@@ -971,6 +1010,8 @@ class KubernetesApplier:
             name: The Deployment.
             namespace: Its namespace.
             timeout: Seconds to wait at most.
+            deployment: The Deployment as the server just returned it (e.g. from the apply);
+                saves the first read.
             on_event: Called with a progress event when the replica counts change.
 
         Returns:
@@ -985,7 +1026,23 @@ class KubernetesApplier:
             >>> kube.wait_for_rollout("gw1", "apim", timeout=120).ok  # doctest: +SKIP
             True
         """
-        return _RolloutWatcher(self, name, namespace, timeout, on_event).run()
+        return self._wait(
+            name, namespace, timeout=timeout, deployment=deployment, on_event=on_event
+        )[0]
+
+    def _wait(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        timeout: float,
+        deployment: Mapping[str, Any] | None,
+        on_event: EventCallback | None,
+    ) -> tuple[RolloutStatus, dict[str, Any] | None]:
+        """``wait_for_rollout`` plus the Deployment as last seen (what the status says)."""
+        watcher = _RolloutWatcher(self, name, namespace, timeout, on_event)
+        status = watcher.run(deployment)
+        return status, watcher.deployment
 
     def _watch_stream(
         self,
@@ -1305,12 +1362,16 @@ class _RolloutWatcher:
         self.restarts = 0
         self.last_progress: tuple[int, ...] | None = None
 
-    def run(self) -> RolloutStatus:
+    def run(self, known: Mapping[str, Any] | None = None) -> RolloutStatus:
         started = time.monotonic()
         deadline = started + self.timeout
         # One read first: it tells a missing Deployment apart, and an unchanged one is done
         # without opening a watch at all.
-        current = self.kube.get("apps/v1", "Deployment", self.name, self.namespace)
+        current = (
+            dict(known)
+            if known is not None
+            else self.kube.get("apps/v1", "Deployment", self.name, self.namespace)
+        )
         if current is None:
             raise KubernetesError(
                 f'deployments.apps "{self.name}" not found in namespace {self.namespace!r}',

@@ -24,7 +24,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from apim_selfhosted.errors import (
     SpecError,
     TokenError,
 )
+from apim_selfhosted.kube import DEFAULT_FIELD_MANAGER
 from apim_selfhosted.models import (
     DeploymentSpec,
     ExistingSecretAuth,
@@ -165,6 +166,7 @@ class ClusterState:
         secret_key: The key in that Secret.
         token: The token in that Secret, parsed (``None`` when missing or unreadable).
         token_problem: Why ``token`` is ``None`` although a Secret is referenced.
+        secret: The token Secret as read (never shown in ``repr``), if it exists.
 
     Example:
         >>> ClusterState(deployment=None).token is None
@@ -176,6 +178,7 @@ class ClusterState:
     secret_key: str | None = None
     token: Token | None = None
     token_problem: str | None = None
+    secret: dict[str, Any] | None = field(default=None, repr=False)
 
 
 def _token_ref(deployment: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -191,7 +194,12 @@ def _token_ref(deployment: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def read_cluster_state(spec: DeploymentSpec, *, kube: KubernetesApplier) -> ClusterState:
+def read_cluster_state(
+    spec: DeploymentSpec,
+    *,
+    kube: KubernetesApplier,
+    known: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+) -> ClusterState:
     """Reads the gateway's live Deployment and the token its pods are configured with.
 
     Works for Deployments made by this library, the portal's YAML (Secret ``<gw>-token``, key
@@ -201,6 +209,8 @@ def read_cluster_state(spec: DeploymentSpec, *, kube: KubernetesApplier) -> Clus
     Args:
         spec: The gateway's spec (namespace and base name).
         kube: The cluster client.
+        known: Objects just read or applied, by ``(kind, name)``; the Deployment and Secret
+            found there are not read again.
 
     Returns:
         The :class:`ClusterState`. The token's key type is read from the Secret's
@@ -213,14 +223,20 @@ def read_cluster_state(spec: DeploymentSpec, *, kube: KubernetesApplier) -> Clus
     Example:
         >>> read_cluster_state(spec, kube=kube).token  # doctest: +SKIP
     """
-    deployment = kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
+    seen = (known or {}).get(("Deployment", spec.base_name))
+    deployment = (
+        dict(seen)
+        if seen is not None
+        else kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
+    )
     if deployment is None:
         return ClusterState(deployment=None)
     ref = _token_ref(deployment)
     if ref is None:
         return ClusterState(deployment=deployment)
     name, key = ref
-    secret = kube.get("v1", "Secret", name, spec.namespace)
+    found = (known or {}).get(("Secret", name))
+    secret = dict(found) if found is not None else kube.get("v1", "Secret", name, spec.namespace)
     if secret is None:
         return ClusterState(
             deployment=deployment,
@@ -235,6 +251,7 @@ def read_cluster_state(spec: DeploymentSpec, *, kube: KubernetesApplier) -> Clus
             secret_name=name,
             secret_key=key,
             token_problem=f"Secret {spec.namespace}/{name} has no key {key!r}",
+            secret=secret,
         )
     labels = (secret.get("metadata") or {}).get("labels") or {}
     key_type = labels.get("apim-selfhosted.io/key-type", KeyType.PRIMARY.value)
@@ -251,8 +268,11 @@ def read_cluster_state(spec: DeploymentSpec, *, kube: KubernetesApplier) -> Clus
             secret_name=name,
             secret_key=key,
             token_problem=f"Secret {spec.namespace}/{name} key {key!r}: {problem}",
+            secret=secret,
         )
-    return ClusterState(deployment=deployment, secret_name=name, secret_key=key, token=token)
+    return ClusterState(
+        deployment=deployment, secret_name=name, secret_key=key, token=token, secret=secret
+    )
 
 
 def roll_back(
@@ -317,6 +337,102 @@ def _deployment_manifest(manifests: Sequence[Mapping[str, Any]]) -> dict[str, An
         if manifest.get("kind") == "Deployment":
             return dict(manifest)
     return None
+
+
+#: Annotation on the Deployment listing every object a deploy applied (``apiVersion:Kind:name``
+#: joined with ``,``): the next deploy deletes what it lists and the new rendering lacks, without
+#: listing every kind (the idea of kubectl's ApplySets).
+RECORD_ANNOTATION = "apim-selfhosted.io/applied-objects"
+
+
+def _record_entry(manifest: Mapping[str, Any]) -> str:
+    return f"{manifest['apiVersion']}:{manifest['kind']}:{manifest['metadata']['name']}"
+
+
+def _with_record(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    record = ",".join(_record_entry(m) for m in manifests if m["kind"] != "Namespace")
+    out = []
+    for manifest in manifests:
+        if manifest.get("kind") == "Deployment":
+            manifest = dict(manifest)
+            metadata = dict(manifest["metadata"])
+            metadata["annotations"] = {
+                **(metadata.get("annotations") or {}),
+                RECORD_ANNOTATION: record,
+            }
+            manifest["metadata"] = metadata
+        out.append(manifest)
+    return out
+
+
+def _known_live(
+    spec: DeploymentSpec, state: ClusterState
+) -> dict[ObjectRef, Mapping[str, Any] | None]:
+    """The objects ``read_cluster_state`` already read, so that apply need not read them again."""
+    known: dict[ObjectRef, Mapping[str, Any] | None] = {
+        ObjectRef(
+            api_version="apps/v1", kind="Deployment", name=spec.base_name, namespace=spec.namespace
+        ): state.deployment
+    }
+    if state.secret_name is not None:
+        known[
+            ObjectRef(
+                api_version="v1", kind="Secret", name=state.secret_name, namespace=spec.namespace
+            )
+        ] = state.secret
+    return known
+
+
+def _prune(
+    spec: DeploymentSpec,
+    kube: KubernetesApplier,
+    manifests: Sequence[Mapping[str, Any]],
+    state: ClusterState,
+    on_event: EventCallback | None,
+) -> list[ObjectRef]:
+    """Deletes what the previous deploy recorded and this rendering lacks.
+
+    Without a record (no earlier deploy reached the Deployment) only token Secrets can be left
+    over; they are found by label. :meth:`KubernetesApplier.prune` is the exhaustive variant
+    (every kind, by label).
+    """
+    from apim_selfhosted.render import token_secret_selector
+
+    previous = ((state.deployment or {}).get("metadata") or {}).get("annotations") or {}
+    record = previous.get(RECORD_ANNOTATION)
+    current = {_record_entry(m) for m in manifests}
+    if isinstance(record, str):
+        gone = [entry for entry in record.split(",") if entry and entry not in current]
+    else:
+        # No record: no deploy got as far as the Deployment. Objects rendered before it have
+        # fixed names and were just applied again, except the token Secret, whose name follows
+        # the token: an earlier attempt may have left one behind.
+        gone = [
+            f"v1:Secret:{secret['metadata']['name']}"
+            for secret in kube.list_objects(
+                "v1", "Secret", spec.namespace, label_selector=token_secret_selector(spec)
+            )
+            if f"v1:Secret:{secret['metadata']['name']}" not in current
+        ]
+    deleted: list[ObjectRef] = []
+    protected: set[str] | None = None
+    for entry in gone:
+        api_version, kind, name = entry.rsplit(":", 2)
+        if kind == "Secret":
+            if protected is None:
+                # Secrets still read by the Deployment or a ReplicaSet with pods stay.
+                protected = kube._secrets_in_use(spec.namespace, _deployment_manifest(manifests))
+            if name in protected:
+                continue
+        live = kube.get(api_version, kind, name, spec.namespace)
+        labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+        if live is None or labels.get("app.kubernetes.io/managed-by") != "apim-selfhosted":
+            continue  # gone already, or no longer ours: never delete anything else
+        if kube.delete(api_version, kind, name, spec.namespace):
+            ref = ObjectRef(api_version=api_version, kind=kind, name=name, namespace=spec.namespace)
+            deleted.append(ref)
+            _emit(on_event, "prune", f"{ref}: deleted", kind=kind, name=name)
+    return deleted
 
 
 def deploy(
@@ -484,6 +600,7 @@ def deploy(
             token_issued = True
 
     manifests = render(spec, token) if token is not None else render(spec)
+    manifests = _with_record(manifests)
     plan: Plan | None = kube.diff(manifests, force=force) if diff else None
     name, namespace = spec.base_name, spec.namespace
     common = {
@@ -504,13 +621,28 @@ def deploy(
         )
 
     _emit(on_event, "apply", f"applying {len(manifests)} objects to {namespace}")
-    applied = kube.apply(manifests, force=force, on_event=on_event)
+    pairs = kube._apply_all(
+        manifests,
+        field_manager=DEFAULT_FIELD_MANAGER,
+        force=force,
+        dry_run=False,
+        live=_known_live(spec, state),
+        on_event=on_event,
+    )
+    applied = [a for a, _ in pairs]
+    answered = {(a.kind, a.name): obj for a, obj in pairs if obj is not None}
     if not wait:
         return DeployResult(
             applied=tuple(applied), elapsed_seconds=round(time.monotonic() - started, 3), **common
         )
 
-    rollout = kube.wait_for_rollout(name, namespace, timeout=timeout, on_event=on_event)
+    rollout, last_seen = kube._wait(
+        name,
+        namespace,
+        timeout=timeout,
+        deployment=answered.get(("Deployment", name)),
+        on_event=on_event,
+    )
     if not rollout.ok:
         error = f"the rollout did not complete: {rollout.message or rollout.outcome}"
         rolled_back = False
@@ -538,11 +670,23 @@ def deploy(
         )
     pruned: tuple[ObjectRef, ...] = ()
     if prune:
-        pruned = tuple(kube.prune(spec, keep=manifests, on_event=on_event))
+        pruned = tuple(_prune(spec, kube, manifests, state, on_event))
     report = None
     if run_verify:
-        report = verify(
-            spec, kube=kube, management=management, now=now, profile=profile, on_event=on_event
+        # Objects whose state the rollout does not change are as the apply answered; the
+        # Deployment and the live-traffic Service (load balancer address) are read again.
+        fresh = {("Deployment", name), ("Service", spec.live_service_name)}
+        known = {k: v for k, v in answered.items() if k not in fresh}
+        if last_seen is not None and not pruned:
+            known[("Deployment", name)] = last_seen  # as the completed rollout left it
+        report = _verify(
+            spec,
+            kube=kube,
+            management=management,
+            now=now,
+            profile=profile,
+            on_event=on_event,
+            known=known,
         )
     result = DeployResult(
         applied=tuple(applied),
@@ -634,7 +778,9 @@ def _drift(desired: Any, live: Any, path: str, out: list[str]) -> None:
 
 
 def _check_objects(
-    manifests: Sequence[Mapping[str, Any]], kube: KubernetesApplier
+    manifests: Sequence[Mapping[str, Any]],
+    kube: KubernetesApplier,
+    known: Mapping[tuple[str, str], Mapping[str, Any]],
 ) -> tuple[Check, dict[tuple[str, str], dict[str, Any]]]:
     live_objects: dict[tuple[str, str], dict[str, Any]] = {}
     missing: list[str] = []
@@ -647,7 +793,12 @@ def _check_objects(
         namespace = meta.get("namespace")
         label = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
         try:
-            live = kube.get(str(manifest["apiVersion"]), kind, name, meta.get("namespace"))
+            found = known.get((kind, name))
+            live = (
+                dict(found)
+                if found is not None
+                else kube.get(str(manifest["apiVersion"]), kind, name, meta.get("namespace"))
+            )
         except AuthorizationError as exc:
             unchecked.append(f"{label} (needs {exc.permission})")
             continue
@@ -1050,6 +1201,31 @@ def verify(
         >>> report.ok  # doctest: +SKIP
         True
     """
+    return _verify(
+        spec,
+        kube=kube,
+        management=management,
+        now=now,
+        timeout=timeout,
+        profile=profile,
+        log_tail_lines=log_tail_lines,
+        on_event=on_event,
+        known={},
+    )
+
+
+def _verify(
+    spec: DeploymentSpec,
+    *,
+    kube: KubernetesApplier,
+    management: ManagementClient | None,
+    now: datetime | None,
+    profile: ProductionProfile | None,
+    on_event: EventCallback | None,
+    known: Mapping[tuple[str, str], Mapping[str, Any]],
+    timeout: float = 60.0,
+    log_tail_lines: int = 200,
+) -> VerifyReport:
     from apim_selfhosted.profile import ProductionProfile
     from apim_selfhosted.render import render, selector_labels
 
@@ -1072,7 +1248,7 @@ def verify(
 
     def state() -> ClusterState:
         if not state_holder:
-            state_holder.append(read_cluster_state(spec, kube=kube))
+            state_holder.append(read_cluster_state(spec, kube=kube, known=known))
         return state_holder[0]
 
     live: dict[tuple[str, str], dict[str, Any]] = {}
@@ -1086,7 +1262,10 @@ def verify(
                 manifests = render(spec)
         else:
             manifests = render(spec)
-        check, found = _check_objects(manifests, kube)
+        seen = dict(known)
+        if st.deployment is not None:
+            seen[("Deployment", spec.base_name)] = st.deployment
+        check, found = _check_objects(manifests, kube, seen)
         live.update(found)
         return check
 
