@@ -36,7 +36,11 @@ __all__ = ["COMMAND_MODULES", "Command", "command", "commands", "main"]
 
 #: Modules whose import registers further subcommands (they call :func:`command`). A module
 #: missing from the installation is skipped, so optional commands cannot break the others.
-COMMAND_MODULES: tuple[str, ...] = ("apim_selfhosted.cli_ops", "apim_selfhosted.cli_rotate")
+COMMAND_MODULES: tuple[str, ...] = (
+    "apim_selfhosted.cli_ops",
+    "apim_selfhosted.cli_rotate",
+    "apim_selfhosted.cli_import",
+)
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1

@@ -949,7 +949,7 @@ def spec_to_helm_values(spec: DeploymentSpec) -> tuple[dict[str, Any], ImportRep
             "auth",
             "the token is not written into values: give it at install time "
             "(helm install ... --set gateway.auth.key='GatewayKey ...')",
-            severity="error",
+            severity="warning",
         )
     elif isinstance(a, ExistingSecretAuth):
         auth["type"] = "GatewayToken"
