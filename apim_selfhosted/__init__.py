@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 # name -> module that defines it. Resolved on first attribute access (PEP 562), so that
 # `import apim_selfhosted` stays light. Keep in step with the TYPE_CHECKING block below.
 _EXPORTS: dict[str, str] = {
+    "AdoptResult": "apim_selfhosted.adopt",
     "ApimSelfhostedError": "apim_selfhosted.errors",
     "Applied": "apim_selfhosted.results",
     "AuthenticationError": "apim_selfhosted.errors",
@@ -36,12 +37,16 @@ _EXPORTS: dict[str, str] = {
     "GatewayNotFoundError": "apim_selfhosted.errors",
     "GatewayStatus": "apim_selfhosted.results",
     "GatewayTokenAuth": "apim_selfhosted.models",
+    "ImportIssue": "apim_selfhosted.adopt",
+    "ImportReport": "apim_selfhosted.adopt",
     "InvalidManifestError": "apim_selfhosted.errors",
+    "IssueKind": "apim_selfhosted.adopt",
     "KeyType": "apim_selfhosted.models",
     "KubernetesApplier": "apim_selfhosted.kube",
     "KubernetesError": "apim_selfhosted.errors",
     "ManagementClient": "apim_selfhosted.management",
     "ManagementError": "apim_selfhosted.errors",
+    "ObjectTakeover": "apim_selfhosted.adopt",
     "Plan": "apim_selfhosted.results",
     "ProductionProfile": "apim_selfhosted.profile",
     "ProgressEvent": "apim_selfhosted.results",
@@ -56,12 +61,16 @@ _EXPORTS: dict[str, str] = {
     "VerificationError": "apim_selfhosted.errors",
     "VerifyReport": "apim_selfhosted.results",
     "WorkloadIdentityAuth": "apim_selfhosted.models",
+    "adopt": "apim_selfhosted.adopt",
     "deploy": "apim_selfhosted.steps",
     "lint": "apim_selfhosted.profile",
     "render": "apim_selfhosted.render",
     "render_rotator": "apim_selfhosted.rotation",
     "rotate": "apim_selfhosted.rotation",
     "rotate_many": "apim_selfhosted.rotation",
+    "spec_from_helm_values": "apim_selfhosted.helm",
+    "spec_from_manifests": "apim_selfhosted.adopt",
+    "spec_to_helm_values": "apim_selfhosted.helm",
     "to_yaml": "apim_selfhosted.render",
     "token_secret_name": "apim_selfhosted.render",
     "verify": "apim_selfhosted.steps",
@@ -70,6 +79,7 @@ _EXPORTS: dict[str, str] = {
 # A literal list so that linters and type checkers see the re-exports; a test keeps it equal
 # to the keys of _EXPORTS (plus __version__) and sorted.
 __all__ = [
+    "AdoptResult",
     "ApimSelfhostedError",
     "Applied",
     "AuthenticationError",
@@ -87,12 +97,16 @@ __all__ = [
     "GatewayNotFoundError",
     "GatewayStatus",
     "GatewayTokenAuth",
+    "ImportIssue",
+    "ImportReport",
     "InvalidManifestError",
+    "IssueKind",
     "KeyType",
     "KubernetesApplier",
     "KubernetesError",
     "ManagementClient",
     "ManagementError",
+    "ObjectTakeover",
     "Plan",
     "ProductionProfile",
     "ProgressEvent",
@@ -108,18 +122,31 @@ __all__ = [
     "VerifyReport",
     "WorkloadIdentityAuth",
     "__version__",
+    "adopt",
     "deploy",
     "lint",
     "render",
     "render_rotator",
     "rotate",
     "rotate_many",
+    "spec_from_helm_values",
+    "spec_from_manifests",
+    "spec_to_helm_values",
     "to_yaml",
     "token_secret_name",
     "verify",
 ]
 
 if TYPE_CHECKING:
+    from apim_selfhosted.adopt import (
+        AdoptResult,
+        ImportIssue,
+        ImportReport,
+        IssueKind,
+        ObjectTakeover,
+        adopt,
+        spec_from_manifests,
+    )
     from apim_selfhosted.errors import (
         ApimSelfhostedError,
         AuthenticationError,
@@ -136,6 +163,7 @@ if TYPE_CHECKING:
         TokenError,
         VerificationError,
     )
+    from apim_selfhosted.helm import spec_from_helm_values, spec_to_helm_values
     from apim_selfhosted.kube import (
         KubernetesApplier,
     )
@@ -156,12 +184,6 @@ if TYPE_CHECKING:
         ProductionProfile,
         lint,
     )
-    from apim_selfhosted.rotation import (
-        RotateResult,
-        render_rotator,
-        rotate,
-        rotate_many,
-    )
     from apim_selfhosted.render import (
         render,
         to_yaml,
@@ -177,6 +199,12 @@ if TYPE_CHECKING:
         ProgressEvent,
         RolloutStatus,
         VerifyReport,
+    )
+    from apim_selfhosted.rotation import (
+        RotateResult,
+        render_rotator,
+        rotate,
+        rotate_many,
     )
     from apim_selfhosted.steps import (
         deploy,
