@@ -345,3 +345,36 @@ def test_token_never_logged(env: Env, caplog: pytest.LogCaptureFixture) -> None:
     for record in caplog.records:
         assert signature not in record.getMessage()
     assert signature not in str(result) + result.model_dump_json()
+
+
+def test_rerun_issues_no_token_and_writes_nothing(env: Env) -> None:
+    spec = env.spec()
+    assert _deploy(env, spec).ok
+    env.apim.reset_requests()
+    env.emulator.reset_requests()
+    again = _deploy(env, spec)
+    assert again.ok
+    assert env.apim.request_count("Gateway_GenerateToken") == 0
+    writes = [r for r in env.emulator.requests if r.verb in ("create", "update", "delete")]
+    assert writes == []
+    assert not again.changed
+
+
+def test_objects_the_spec_drops_are_pruned_by_the_next_deploy(env: Env) -> None:
+    spec = env.spec(network_policy={})
+    first = _deploy(env, spec)
+    assert first.ok
+    assert env.kube.get("networking.k8s.io/v1", "NetworkPolicy", spec.base_name, spec.namespace)
+    record = env.kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
+    assert record is not None
+    entries = record["metadata"]["annotations"]["apim-selfhosted.io/applied-objects"].split(",")
+    assert f"networking.k8s.io/v1:NetworkPolicy:{spec.base_name}" in entries
+    plain = spec.model_copy(update={"network_policy": None})
+    result = _deploy(env, plain)
+    assert result.ok, str(result)
+    assert [str(r) for r in result.pruned] == [f"NetworkPolicy {spec.namespace}/{spec.base_name}"]
+    assert (
+        env.kube.get("networking.k8s.io/v1", "NetworkPolicy", spec.base_name, spec.namespace)
+        is None
+    )
+    assert _deploy(env, plain).pruned == ()
