@@ -18,9 +18,10 @@ import json
 import logging
 import os
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -33,6 +34,9 @@ from pydantic import (
 )
 
 from apim_selfhosted.errors import SpecError, TokenError
+
+if TYPE_CHECKING:
+    from apim_selfhosted.adopt import ImportReport
 
 logger = logging.getLogger(__name__)
 
@@ -1802,6 +1806,120 @@ class DeploymentSpec(BaseModel):
                 fh.write(text)
         except OSError as exc:
             raise SpecError(f"{target}: cannot write: {exc.strerror}", source=target) from exc
+
+    # --- adoption (apim_selfhosted.helm / apim_selfhosted.adopt) ---------------------------
+
+    @classmethod
+    def from_helm_values(
+        cls,
+        values: Mapping[str, Any],
+        *,
+        release_name: str,
+        namespace: str,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        gateway_name: str | None = None,
+    ) -> tuple[DeploymentSpec, ImportReport]:
+        """The spec for a gateway installed with the official Helm chart 1.15.1.
+
+        Delegates to :func:`apim_selfhosted.helm.spec_from_helm_values`.
+
+        Args:
+            values: The chart values (as in ``-f values.yaml``).
+            release_name: The Helm release name.
+            namespace: The release namespace.
+            subscription_id: The APIM service's subscription (else a reported placeholder).
+            resource_group: The APIM service's resource group (else a reported placeholder).
+            gateway_name: The gateway's name in APIM (default: from the values or the token).
+
+        Returns:
+            The spec and the report of values that did not map one-to-one.
+
+        Raises:
+            SpecError: Values the chart itself refuses, or an invalid result.
+
+        Example:
+            >>> spec, report = DeploymentSpec.from_helm_values(
+            ...     {"gateway": {"name": "gw1", "configuration": {"uri": "contoso.configuration"
+            ...      ".azure-api.net"}}}, release_name="gw1", namespace="apim",
+            ...     subscription_id="s1", resource_group="rg")
+            >>> spec.replicas, report.ok
+            (3, True)
+        """
+        from apim_selfhosted.helm import spec_from_helm_values
+
+        return spec_from_helm_values(
+            values,
+            release_name=release_name,
+            namespace=namespace,
+            subscription_id=subscription_id,
+            resource_group=resource_group,
+            gateway_name=gateway_name,
+        )
+
+    def to_helm_values(self) -> tuple[dict[str, Any], ImportReport]:
+        """Values for the official Helm chart 1.15.1 that deploy this gateway.
+
+        Delegates to :func:`apim_selfhosted.helm.spec_to_helm_values`.
+
+        Returns:
+            The values that differ from the chart's defaults, and a report of what the chart
+            cannot express. Tokens are never written.
+
+        Example:
+            >>> spec = DeploymentSpec(gateway=Gateway(subscription_id="s1", resource_group="rg",
+            ...     service_name="contoso", name="gw1"), namespace="apim")
+            >>> values, report = spec.to_helm_values()
+            >>> values["gateway"]["configuration"]["uri"]
+            'https://contoso.configuration.azure-api.net'
+        """
+        from apim_selfhosted.helm import spec_to_helm_values
+
+        return spec_to_helm_values(self)
+
+    @classmethod
+    def from_manifests(
+        cls,
+        yaml_text: str,
+        *,
+        namespace: str | None = None,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        gateway_name: str | None = None,
+    ) -> tuple[DeploymentSpec, ImportReport]:
+        """The spec for a gateway deployed from Kubernetes YAML (the portal's, or kubectl's).
+
+        Delegates to :func:`apim_selfhosted.adopt.spec_from_manifests`.
+
+        Args:
+            yaml_text: The YAML documents.
+            namespace: The namespace (default: the objects' own, else ``default``).
+            subscription_id: The APIM service's subscription (else a reported placeholder).
+            resource_group: The APIM service's resource group (else a reported placeholder).
+            gateway_name: The gateway's name in APIM (default: from the settings, the token or
+                the Deployment's name).
+
+        Returns:
+            The spec and the report of what did not map one-to-one.
+
+        Raises:
+            SpecError: Invalid YAML, no gateway Deployment or no configuration endpoint.
+
+        Example:
+            >>> DeploymentSpec.from_manifests("kind: ConfigMap\\nmetadata: {name: x}\\n")
+            Traceback (most recent call last):
+            ...
+            apim_selfhosted.errors.SpecError: no gateway Deployment found: ...
+        """
+        from apim_selfhosted.adopt import spec_from_manifests
+
+        return spec_from_manifests(
+            yaml_text,
+            namespace=namespace,
+            subscription_id=subscription_id,
+            resource_group=resource_group,
+            gateway_name=gateway_name,
+        )
 
 
 #: ConfigMap keys the library derives from typed fields (not allowed in additional_settings).
