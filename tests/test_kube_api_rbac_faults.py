@@ -241,3 +241,32 @@ def test_field_selector_on_the_name_counts_as_naming_the_object(kube: KubeEmulat
     with pytest.raises(ApiException) as info:
         apps.list_namespaced_deployment("team-a")
     assert info.value.status == 403
+
+
+def test_self_subject_access_review(kube: KubeEmulator) -> None:
+    """A SelfSubjectAccessReview tells the requesting user whether RBAC allows an action."""
+    kube.add_user(
+        "reviewer",
+        namespace="team-a",
+        rules=[{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]}],
+    )
+    authz = client.AuthorizationV1Api(kube.api_client(user="reviewer"))
+
+    def allowed(verb: str, namespace: str) -> bool:
+        review = authz.create_self_subject_access_review(
+            {
+                "spec": {
+                    "resourceAttributes": {
+                        "group": "apps",
+                        "resource": "deployments",
+                        "verb": verb,
+                        "namespace": namespace,
+                    }
+                }
+            }
+        )
+        return bool(review.status.allowed)
+
+    assert allowed("patch", "team-a")
+    assert not allowed("delete", "team-a")
+    assert not allowed("patch", "team-b")

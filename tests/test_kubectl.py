@@ -239,3 +239,29 @@ def test_kubectl_create_generators_send_protobuf(kubectl: Kubectl) -> None:
     assert "generateName" not in secret["metadata"]
     kubectl("create", "configmap", "settings", "-n", "proto", "--from-literal=a=b")
     assert kubectl.json("get", "configmap", "settings", "-n", "proto")["data"] == {"a": "b"}
+
+
+def test_auth_can_i_uses_self_subject_access_review(kubectl: Kubectl) -> None:
+    """`kubectl auth can-i` answers from the same RBAC rules the server enforces."""
+    user = kubectl.kube.add_user(
+        "can-i",
+        namespace="default",
+        rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}],
+    )
+
+    def can_i(*args: str) -> str:
+        assert KUBECTL is not None
+        result = subprocess.run(
+            [KUBECTL, "--kubeconfig", str(user.kubeconfig_path), "auth", "can-i", *args],
+            capture_output=True,
+            text=True,
+            env=kubectl.env,
+            timeout=60,
+            check=False,
+        )
+        return result.stdout.strip()
+
+    assert can_i("list", "pods") == "yes"
+    assert can_i("delete", "pods") == "no"
+    assert can_i("get", "pods", "-n", "kube-system") == "no"
+    assert kubectl("auth", "can-i", "delete", "pods").stdout.strip() == "yes"

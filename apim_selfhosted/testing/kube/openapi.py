@@ -51,6 +51,20 @@ _EXTRA_DEFINITIONS = (
 )
 
 
+_VIRTUAL: dict[str, list[dict[str, Any]]] = {
+    # create-only review resources that are answered, never stored
+    "authorization.k8s.io/v1": [
+        {
+            "name": "selfsubjectaccessreviews",
+            "singularName": "selfsubjectaccessreview",
+            "namespaced": False,
+            "kind": "SelfSubjectAccessReview",
+            "verbs": ["create"],
+        }
+    ],
+}
+
+
 def _subresource_kind(rt: ResourceType, sub: str) -> tuple[str, str, str]:
     if sub == "scale":
         return "autoscaling", "v1", "Scale"
@@ -107,7 +121,7 @@ class Documents:
     def api_groups(self) -> dict[str, Any]:
         """``/apis``: the named groups."""
         items = []
-        for api_version in groups():
+        for api_version in [*groups(), *_VIRTUAL]:
             if "/" not in api_version:
                 continue
             group, version = api_version.split("/")
@@ -121,6 +135,13 @@ class Documents:
         Raises:
             KeyError: The group-version is not served.
         """
+        if api_version in _VIRTUAL:
+            return {
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": api_version,
+                "resources": [dict(r) for r in _VIRTUAL[api_version]],
+            }
         resources: list[dict[str, Any]] = []
         for rt in groups()[api_version]:
             entry: dict[str, Any] = {
@@ -196,6 +217,27 @@ class Documents:
                     ],
                 }
             )
+        if not core:
+            for api_version, virtual in _VIRTUAL.items():
+                group, _, version = api_version.partition("/")
+                resources = [
+                    {
+                        "resource": r["name"],
+                        "responseKind": {"group": group, "version": version, "kind": r["kind"]},
+                        "scope": "Namespaced" if r["namespaced"] else "Cluster",
+                        "singularResource": r["singularName"],
+                        "verbs": list(r["verbs"]),
+                    }
+                    for r in virtual
+                ]
+                items.append(
+                    {
+                        "metadata": {"name": group, "creationTimestamp": None},
+                        "versions": [
+                            {"version": version, "resources": resources, "freshness": "Current"}
+                        ],
+                    }
+                )
         return {
             "kind": "APIGroupDiscoveryList",
             "apiVersion": "apidiscovery.k8s.io/v2",

@@ -4,7 +4,8 @@ kubectl's typed clients send built-in objects as ``application/vnd.kubernetes.pr
 magic ``k8s\\x00`` followed by a ``runtime.Unknown`` envelope (``typeMeta``, ``raw``) whose
 ``raw`` bytes are the object in the wire format of Kubernetes' ``generated.proto`` files. The
 emulator answers in JSON (clients accept it) and decodes the few kinds that kubectl's generators
-create — ``Namespace``, ``Secret``, ``ConfigMap`` and ``ServiceAccount`` — from the field numbers
+create — ``Namespace``, ``Secret``, ``ConfigMap``, ``ServiceAccount`` and the
+``SelfSubjectAccessReview`` of ``kubectl auth can-i`` — from the field numbers
 of those messages. Other kinds get ``415 Unsupported Media Type``.
 
 Example:
@@ -147,7 +148,33 @@ _OBJECT_REFERENCE: _Message = {
     4: ("uid", _text, False),
     5: ("apiVersion", _text, False),
 }
+_RESOURCE_ATTRIBUTES: _Message = {
+    1: ("namespace", _text, False),
+    2: ("verb", _text, False),
+    3: ("group", _text, False),
+    4: ("version", _text, False),
+    5: ("resource", _text, False),
+    6: ("subresource", _text, False),
+    7: ("name", _text, False),
+}
 _KINDS: dict[tuple[str, str], _Message] = {
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): {
+        _META[0]: _META[1],
+        2: (
+            "spec",
+            _message(
+                {
+                    1: ("resourceAttributes", _message(_RESOURCE_ATTRIBUTES), False),
+                    2: (
+                        "nonResourceAttributes",
+                        _message({1: ("path", _text, False), 2: ("verb", _text, False)}),
+                        False,
+                    ),
+                }
+            ),
+            False,
+        ),
+    },
     ("v1", "Secret"): {
         _META[0]: _META[1],
         2: ("data", _map(_b64), True),

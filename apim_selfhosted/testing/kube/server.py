@@ -51,6 +51,8 @@ _PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
     "application/apply-patch+cbor": "apply-cbor",
 }
+_SSAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+_VIRTUAL_GROUPS = ("authorization.k8s.io/v1",)
 _BODY_TYPES = ("application/json", "application/yaml", "")
 _AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 _TABLE = "as=Table"
@@ -332,8 +334,11 @@ class ApiServer:
         try:
             user = self._authenticate(req)
             user_name = user.name
-            route = parse_path(req.path)
-            if route is None:
+            route = None if req.path.rstrip("/") == _SSAR_PATH else parse_path(req.path)
+            if req.path.rstrip("/") == _SSAR_PATH:
+                verb = "create"
+                response = self._self_subject_access_review(req, user)
+            elif route is None:
                 verb = "get"
                 fault = self._take_fault(verb, None, None)
                 if fault is not None:
@@ -367,6 +372,43 @@ class ApiServer:
             with self._lock:
                 self.records.append(record)
         return response
+
+    def _self_subject_access_review(self, req: Request, user: User) -> Response:
+        """``kubectl auth can-i``: may the requesting user do this? (Every user may ask.)"""
+        if req.method != "POST":
+            raise ApiError.method_not_allowed()
+        review = self._body(req)
+        if not isinstance(review, dict):
+            raise ApiError.bad_request("a SelfSubjectAccessReview object is required")
+        spec = review.get("spec") or {}
+        attrs = spec.get("resourceAttributes")
+        if not isinstance(attrs, dict):
+            allowed = "system:masters" in user.groups
+            reason = "" if allowed else "non-resource URLs are only allowed for admins here"
+        else:
+            resource = str(attrs.get("resource") or "")
+            if attrs.get("subresource"):
+                resource += f"/{attrs['subresource']}"
+            allowed = self.authorizer.allowed(
+                user,
+                str(attrs.get("verb") or ""),
+                str(attrs.get("group") or ""),
+                resource,
+                attrs.get("namespace") or None,
+                str(attrs.get("name") or ""),
+            )
+            reason = ""
+        status: dict[str, Any] = {"allowed": allowed}
+        if reason:
+            status["reason"] = reason
+        body = {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": status,
+        }
+        return Response(201, _dumps(body))
 
     @staticmethod
     def _fault_error(fault: Fault) -> ApiError:
@@ -451,7 +493,7 @@ class ApiServer:
             return Response(200, _dumps(docs.api_groups()))
         if path == "/api/v1" or path.startswith("/apis/"):
             api_version = "v1" if path == "/api/v1" else path[len("/apis/") :]
-            if api_version in groups():
+            if api_version in groups() or api_version in _VIRTUAL_GROUPS:
                 return Response(200, _dumps(docs.resource_list(api_version)))
             group = next((g for g in docs.api_groups()["groups"] if g["name"] == api_version), None)
             if group is not None:
