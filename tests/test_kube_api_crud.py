@@ -330,3 +330,15 @@ def _deployment(name: str, replicas: int = 1) -> dict[str, Any]:
             },
         },
     }
+
+
+def test_namespace_finalize_subresource_sets_spec_finalizers(core: client.CoreV1Api) -> None:
+    """PUT namespaces/<name>/finalize replaces spec.finalizers and nothing else."""
+    core.create_namespace({"metadata": {"name": "fin-ns", "labels": {"keep": "me"}}})
+    ns = core.read_namespace("fin-ns")
+    assert ns.spec.finalizers == ["kubernetes"]
+    ns.spec.finalizers = []
+    ns.metadata.labels = {"changed": "no"}
+    out = core.replace_namespace_finalize("fin-ns", ns)
+    assert out.spec.finalizers is None or out.spec.finalizers == []
+    assert core.read_namespace("fin-ns").metadata.labels["keep"] == "me"

@@ -922,7 +922,14 @@ class ApiServer:
         manager = self._field_manager(req)
         with self.store.lock:
             old = self.store.get(rt, route.namespace, route.name or "")
-            stored = self._write(req, rt, old, obj, route.subresource, manager, dry_run)
+            subresource = route.subresource
+            if subresource == "finalize":
+                # namespaces/<name>/finalize changes only spec.finalizers
+                finalizers = (obj.get("spec") or {}).get("finalizers") or []
+                obj = copy.deepcopy(old)
+                obj.setdefault("spec", {})["finalizers"] = finalizers
+                subresource = None
+            stored = self._write(req, rt, old, obj, subresource, manager, dry_run)
         return self._object_response(req, rt, stored, 200, self._warning_headers(warnings))
 
     def _write(
