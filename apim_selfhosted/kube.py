@@ -809,8 +809,10 @@ class KubernetesApplier:
 
         Raises:
             ValueError: A manifest lacks apiVersion, kind, name or namespace.
-            AuthorizationError, InvalidManifestError, FieldConflictError,
-            ClusterUnreachableError: As for :meth:`apply`.
+            AuthorizationError: The credentials lack a permission.
+            InvalidManifestError: The server refused a manifest (422).
+            FieldConflictError: Another field manager owns a field (and ``force`` is off).
+            ClusterUnreachableError: No API server answered.
 
         Example:
             >>> print(kube.diff(render(spec, token=token)))  # doctest: +SKIP
@@ -967,8 +969,9 @@ class KubernetesApplier:
 
         Raises:
             ValueError: ``manifest`` or ``previous`` is not a Deployment with a template.
-            AuthorizationError, InvalidManifestError, FieldConflictError,
-            ClusterUnreachableError: As for :meth:`apply`.
+            AuthorizationError: The credentials may not patch the Deployment.
+            InvalidManifestError: The server refused the restored Deployment (422).
+            ClusterUnreachableError: No API server answered.
 
         Example:
             >>> kube.restore_template(new_deployment, previous_live)  # doctest: +SKIP
@@ -1165,8 +1168,8 @@ def pod_problems(pod: Mapping[str, Any]) -> list[PodProblem]:
         >>> pod = {"metadata": {"name": "gw-1"}, "status": {"containerStatuses": [
         ...     {"name": "gw", "restartCount": 0,
         ...      "state": {"waiting": {"reason": "ImagePullBackOff", "message": "no such tag"}}}]}}
-        >>> [p.reason for p in pod_problems(pod)]
-        ['ImagePullBackOff']
+        >>> pod_problems(pod)[0].reason
+        'ImagePullBackOff'
     """
     name = str((pod.get("metadata") or {}).get("name", ""))
     status = pod.get("status") or {}
