@@ -981,3 +981,49 @@ def test_secret_values_stay_out_of_reprs(store: Store, ctl: Controllers) -> None
     assert ctl.pod_environment(NS, "gw")["TOKEN"] == "hunter2-token"
     assert "hunter2" not in repr(ctl._pods)
     assert "hunter2" not in repr(ctl)
+
+
+PDB = by_key("poddisruptionbudgets.policy")
+
+
+def pdb(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, **spec},
+    }
+
+
+@pytest.mark.parametrize(
+    ("budget", "desired", "allowed"),
+    [
+        ({"minAvailable": 2}, 2, 1),
+        ({"minAvailable": "50%"}, 2, 1),  # 50 % of 3, rounded up
+        ({"maxUnavailable": 1}, 2, 1),
+        ({"maxUnavailable": "10%"}, 2, 1),  # 10 % of 3 rounds up to 1
+        ({"minAvailable": 3}, 3, 0),
+    ],
+)
+def test_disruption_budget_status(
+    store: Store, ctl: Controllers, budget: dict[str, Any], desired: int, allowed: int
+) -> None:
+    store.create(DEPLOY, deployment(replicas=3))
+    wait_for(store, DEPLOY, "web", is_complete)
+    store.create(PDB, pdb("web", **budget))
+    got = wait_for(store, PDB, "web", lambda o: "status" in o)
+    status = got["status"]
+    assert (status["currentHealthy"], status["expectedPods"]) == (3, 3)
+    assert (status["desiredHealthy"], status["disruptionsAllowed"]) == (desired, allowed)
+    cond = status["conditions"][0]
+    assert cond["type"] == "DisruptionAllowed"
+    assert cond["reason"] == ("SufficientPods" if allowed else "InsufficientPods")
+
+
+def test_disruption_budget_follows_pod_health(store: Store, ctl: Controllers) -> None:
+    store.create(PDB, pdb("web", minAvailable=1))
+    got = wait_for(store, PDB, "web", lambda o: "status" in o)
+    assert got["status"]["disruptionsAllowed"] == 0
+    store.create(DEPLOY, deployment(replicas=2))
+    got = wait_for(store, PDB, "web", lambda o: o.get("status", {}).get("currentHealthy") == 2)
+    assert got["status"]["disruptionsAllowed"] == 1

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import copy
 import hashlib
 import heapq
 import itertools
@@ -51,8 +50,12 @@ from typing import Any
 from apim_selfhosted.testing.kube.errors import ApiError
 from apim_selfhosted.testing.kube.resources import ResourceType, by_key
 from apim_selfhosted.testing.kube.store import (
+    Requirement,
     Store,
+    clone,
     format_time,
+    label_selector_requirements,
+    label_selector_to_string,
     match_label_selector,
     random_suffix,
 )
@@ -68,6 +71,7 @@ DEPLOY = by_key("deployments.apps")
 RS = by_key("replicasets.apps")
 POD = by_key("pods")
 SVC = by_key("services")
+PDB = by_key("poddisruptionbudgets.policy")
 SECRET = by_key("secrets")
 CONFIGMAP = by_key("configmaps")
 EVENT = by_key("events")
@@ -236,7 +240,7 @@ def _controller_ref(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def _strip_hash(template: Mapping[str, Any]) -> Obj:
-    out = copy.deepcopy(dict(template))
+    out = clone(dict(template))
     labels = (out.get("metadata") or {}).get("labels")
     if labels and HASH_LABEL in labels:
         labels = dict(labels)
@@ -348,6 +352,8 @@ class Controllers:
         self._lb_ips: dict[str, str] = {}
         self._lb_due: dict[str, float] = {}
         self._deadlines: dict[Key, datetime] = {}
+        self._pdbs: dict[str, dict[str, tuple[Requirement, ...] | None]] = {}
+        self._scheduled: set[Key] = set()
         self._events: dict[tuple[str, str, str, str], str] = {}
         self._event_seq = itertools.count()
 
@@ -370,12 +376,20 @@ class Controllers:
         if self._thread is not None:
             return
         self._stopping = False
-        self._unsubscribe = self.store.subscribe(self._on_change)
+        self._unsubscribe = self.store.subscribe(self._on_change, copy=False)
         self._thread = threading.Thread(target=self._run, name="kube-controllers", daemon=True)
         self._thread.start()
-        for rt, kind in ((DEPLOY, "deploy"), (RS, "rs"), (POD, "pod"), (SVC, "svc")):
+        for rt, kind in (
+            (DEPLOY, "deploy"),
+            (RS, "rs"),
+            (POD, "pod"),
+            (SVC, "svc"),
+            (PDB, "pdb"),
+        ):
             for obj in self.store.list(rt, None)[0]:
                 meta = obj["metadata"]
+                if rt is PDB:
+                    self._index_budget(obj)
                 self._enqueue((kind, meta.get("namespace", ""), meta["name"]))
 
     def stop(self) -> None:
@@ -465,6 +479,14 @@ class Controllers:
                 self._work_timers += 1
             self._cond.notify_all()
 
+    def _after_once(self, delay: float, key: Key) -> None:
+        """Like :meth:`_after`, unless the key is already waiting for a timer."""
+        with self._cond:
+            if key in self._scheduled:
+                return
+            self._scheduled.add(key)
+        self._after(delay, key)
+
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -474,6 +496,7 @@ class Controllers:
                     now = time.monotonic()
                     while self._timers and self._timers[0][0] <= now:
                         _, _, key, work = heapq.heappop(self._timers)
+                        self._scheduled.discard(key)
                         if work:
                             self._work_timers -= 1
                         self._queue.setdefault(key, None)
@@ -516,6 +539,21 @@ class Controllers:
                 self._enqueue(("rs", ns, str(owner.get("name"))))
             if etype != "MODIFIED" or meta.get("deletionTimestamp"):
                 self._enqueue(("pod", ns, name))
+            with self._cond:
+                budgets = list(self._pdbs.get(ns, {}).items())
+            labels = meta.get("labels") or {}
+            for budget, requirements in budgets:
+                if requirements is not None and all(r.matches(labels) for r in requirements):
+                    # Pods change often during a rollout: recompute a budget at most once
+                    # per ready_delay (the real disruption controller batches through its queue).
+                    self._after_once(self.ready_delay, ("pdb", ns, budget))
+        elif rt is PDB:
+            if etype == "DELETED":
+                with self._cond:
+                    self._pdbs.get(ns, {}).pop(name, None)
+            else:
+                self._index_budget(obj)
+            self._enqueue(("pdb", ns, name))
         elif rt is SVC:
             self._enqueue(("svc", ns, name))
         elif rt in (SECRET, CONFIGMAP):
@@ -523,6 +561,17 @@ class Controllers:
                 waiting = list(self._waiting_config.get(ns, ()))
             for pod in waiting:
                 self._enqueue(("pod", ns, pod))
+
+    def _index_budget(self, pdb: Mapping[str, Any]) -> None:
+        """Remember a budget's parsed selector, to wake it only for the pods it selects."""
+        meta = pdb["metadata"]
+        selector = (pdb.get("spec") or {}).get("selector")
+        try:
+            reqs = None if selector is None else label_selector_requirements(selector)
+        except ApiError:
+            reqs = None
+        with self._cond:
+            self._pdbs.setdefault(meta["namespace"], {})[meta["name"]] = reqs
 
     def _sync(self, key: Key) -> None:
         kind, ns, name = key
@@ -534,6 +583,8 @@ class Controllers:
             self._sync_pod(ns, name)
         elif kind == "svc":
             self._sync_service(ns, name)
+        elif kind == "pdb":
+            self._sync_disruption_budget(ns, name)
 
     def _now(self) -> datetime:
         return self._clock()
@@ -641,10 +692,10 @@ class Controllers:
     ) -> Obj:
         meta = d["metadata"]
         spec = d["spec"]
-        rs_template = copy.deepcopy(template)
+        rs_template = clone(template)
         tmeta = rs_template.setdefault("metadata", {})
         tmeta["labels"] = dict(tmeta.get("labels") or {}, **{HASH_LABEL: hash_})
-        selector = copy.deepcopy(spec.get("selector") or {})
+        selector = clone(spec.get("selector") or {})
         selector["matchLabels"] = dict(selector.get("matchLabels") or {}, **{HASH_LABEL: hash_})
         annotations = {
             k: v for k, v in (meta.get("annotations") or {}).items() if k not in _NOT_COPIED
@@ -679,7 +730,7 @@ class Controllers:
 
     def _scale_rs(self, d: Obj, rs: Obj, replicas: int, annotations: Mapping[str, str]) -> Obj:
         old = rs["spec"].get("replicas", 1)
-        new = copy.deepcopy(rs)
+        new = clone(rs)
         new["spec"]["replicas"] = replicas
         new["metadata"]["annotations"] = dict(new["metadata"].get("annotations") or {})
         new["metadata"]["annotations"].update(annotations)
@@ -724,7 +775,7 @@ class Controllers:
                 unavailable = 1
             unavailable = min(unavailable, replicas)
         prev_status = d.get("status") or {}
-        conditions: list[Obj] = copy.deepcopy(prev_status.get("conditions") or [])
+        conditions: list[Obj] = clone(prev_status.get("conditions") or [])
         collision = int(prev_status.get("collisionCount") or 0)
 
         all_rs = [
@@ -785,7 +836,7 @@ class Controllers:
                 wanted[REVISION_HISTORY] = ",".join(history)
             min_ready_changed = int(new_rs["spec"].get("minReadySeconds") or 0) != min_ready
             if any(rs_ann.get(k) != v for k, v in wanted.items()) or min_ready_changed:
-                fixed = copy.deepcopy(new_rs)
+                fixed = clone(new_rs)
                 fixed["metadata"]["annotations"] = dict(rs_ann, **wanted)
                 if min_ready:
                     fixed["spec"]["minReadySeconds"] = min_ready
@@ -852,7 +903,7 @@ class Controllers:
             revision = new_rs["metadata"]["annotations"].get(REVISION)
             d_ann = meta.get("annotations") or {}
             if revision and d_ann.get(REVISION) != revision:
-                patched = copy.deepcopy(d)
+                patched = clone(d)
                 patched["metadata"]["annotations"] = dict(d_ann, **{REVISION: revision})
                 patched.pop("status", None)
                 d = self.store.update(DEPLOY, patched)
@@ -1206,7 +1257,7 @@ class Controllers:
         status["conditions"] = _order_conditions(conditions)
         status = _drop_zero(status)
         if status != (d.get("status") or {}):
-            out = copy.deepcopy(d)
+            out = clone(d)
             out["status"] = status
             out["metadata"].pop("resourceVersion", None)
             self.store.update(DEPLOY, out, subresource="status")
@@ -1347,7 +1398,7 @@ class Controllers:
 
     def _create_pod(self, rs: Obj) -> Obj:
         meta = rs["metadata"]
-        template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
+        template = clone((rs.get("spec") or {}).get("template") or {})
         tmeta = template.get("metadata") or {}
         pod_spec = template.get("spec") or {}
         pod: Obj = {
@@ -1451,7 +1502,7 @@ class Controllers:
             return  # a timer is armed for then
         spec = pod.get("spec") or {}
         if not spec.get("nodeName"):
-            bound = copy.deepcopy(pod)
+            bound = clone(pod)
             bound["spec"]["nodeName"] = NODE_NAME
             bound.pop("status", None)
             bound["metadata"].pop("resourceVersion", None)
@@ -1833,7 +1884,7 @@ class Controllers:
                 for ic in spec["initContainers"]
             ]
         if status != old:
-            out = copy.deepcopy(pod)
+            out = clone(pod)
             out["status"] = status
             out["metadata"].pop("resourceVersion", None)
             self.store.update(POD, out, subresource="status")
@@ -1928,6 +1979,94 @@ class Controllers:
                 value = ((container.get("resources") or {}).get(section) or {}).get(res)
                 env[name] = str(value) if value is not None else "0"
         return env
+
+    # --- disruption controller -------------------------------------------------------------
+
+    def _expected_scale(self, pods: list[Obj]) -> int:
+        """``getExpectedScale``: the replicas of the controllers of the selected pods."""
+        total = 0
+        seen: set[str] = set()
+        for pod in pods:
+            ref = _controller_ref(pod)
+            if ref is None or ref.get("kind") != "ReplicaSet" or ref.get("uid") in seen:
+                continue
+            seen.add(str(ref.get("uid")))
+            ns = pod["metadata"]["namespace"]
+            try:
+                rs = self.store.get(RS, ns, str(ref.get("name")))
+            except ApiError:
+                continue
+            owner = _controller_ref(rs)
+            if owner is not None and owner.get("kind") == "Deployment":
+                if owner.get("uid") in seen:
+                    continue
+                seen.add(str(owner.get("uid")))
+                try:
+                    d = self.store.get(DEPLOY, ns, str(owner.get("name")))
+                    total += int(d["spec"].get("replicas", 1))
+                    continue
+                except ApiError:
+                    pass
+            total += int(rs["spec"].get("replicas", 1))
+        return total
+
+    def _sync_disruption_budget(self, ns: str, name: str) -> None:
+        """The disruption controller: a PodDisruptionBudget's status from the pods it selects."""
+        try:
+            pdb = self.store.get(PDB, ns, name)
+        except ApiError:
+            return
+        spec = pdb.get("spec") or {}
+        selector = spec.get("selector")
+        if selector is None:
+            pods: list[Obj] = []
+        else:
+            pods = self.store.list(POD, ns, label_selector=label_selector_to_string(selector))[0]
+        healthy = sum(
+            1 for p in pods if self._pod_ready(p) and not p["metadata"].get("deletionTimestamp")
+        )
+        if spec.get("maxUnavailable") is not None:
+            expected = self._expected_scale(pods)
+            unavailable = resolve_int_or_percent(spec["maxUnavailable"], expected, round_up=True)
+            desired = max(expected - unavailable, 0)
+        elif isinstance(spec.get("minAvailable"), int):
+            expected = len(pods)
+            desired = int(spec["minAvailable"])
+        elif spec.get("minAvailable") is not None:
+            expected = self._expected_scale(pods)
+            desired = resolve_int_or_percent(spec["minAvailable"], expected, round_up=True)
+        else:
+            expected, desired = len(pods), 0
+        allowed = max(healthy - desired, 0) if expected > 0 else 0
+        now = format_time(self._now())
+        old = pdb.get("status") or {}
+        old_cond: Mapping[str, Any] = next(
+            (c for c in old.get("conditions") or () if c.get("type") == "DisruptionAllowed"), {}
+        )
+        cond_status = "True" if allowed > 0 else "False"
+        status = {
+            "observedGeneration": pdb["metadata"].get("generation", 1),
+            "disruptionsAllowed": allowed,
+            "currentHealthy": healthy,
+            "desiredHealthy": desired,
+            "expectedPods": expected,
+            "conditions": [
+                {
+                    "type": "DisruptionAllowed",
+                    "status": cond_status,
+                    "reason": "SufficientPods" if allowed > 0 else "InsufficientPods",
+                    "message": "",
+                    "observedGeneration": pdb["metadata"].get("generation", 1),
+                    "lastTransitionTime": old_cond.get("lastTransitionTime", now)
+                    if old_cond.get("status") == cond_status
+                    else now,
+                }
+            ],
+        }
+        if status != old:
+            pdb["status"] = status
+            pdb["metadata"].pop("resourceVersion", None)
+            self.store.update(PDB, pdb, subresource="status")
 
     # --- services ------------------------------------------------------------------------------
 

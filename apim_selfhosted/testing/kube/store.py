@@ -55,6 +55,7 @@ __all__ = [
     "Store",
     "StoreLock",
     "Watch",
+    "clone",
     "field_value",
     "format_time",
     "label_selector_requirements",
@@ -578,7 +579,7 @@ class Watch:
             return None
         if event is None:
             return None
-        return {"type": event["type"], "object": _clone(event["object"])}
+        return {"type": event["type"], "object": clone(event["object"])}
 
     def bookmark(self) -> dict[str, Any]:
         """A ``BOOKMARK`` event at the store's current resourceVersion (beyond the contract).
@@ -675,8 +676,9 @@ class Store:
         self._history: deque[tuple[int, str, str, Obj, Obj | None]] = deque(maxlen=max(history, 1))
         self._history_floor = 0
         self._watches: dict[str, list[Watch]] = {rt.key: [] for rt in RESOURCES}
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: list[tuple[Subscriber, bool]] = []
         self._by_uid: dict[str, Obj] = {}
+        self._labels: dict[str, dict[tuple[str, str], set[tuple[str, str]]]] = {}
         self._owned: dict[str, dict[tuple[str, str, str], ResourceType]] = {}
         self._pending: list[tuple[str, ResourceType, Obj]] = []
         with self.lock:
@@ -722,13 +724,13 @@ class Store:
     def _deliver(self, pending: list[tuple[str, ResourceType, Obj]]) -> None:
         subscribers = list(self._subscribers)
         for etype, rt, obj in pending:
-            for callback in subscribers:
+            for callback, copy in subscribers:
                 try:
-                    callback(etype, rt, _clone(obj))
+                    callback(etype, rt, clone(obj) if copy else obj)
                 except Exception:
                     logger.exception("store subscriber failed on %s %s", etype, rt.key)
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+    def subscribe(self, callback: Subscriber, *, copy: bool = True) -> Callable[[], None]:
         """Call ``callback(event_type, rt, obj)`` after each committed change.
 
         The callback runs outside the store lock, in the writer's thread, after the writer's
@@ -736,6 +738,8 @@ class Store:
 
         Args:
             callback: The function to call.
+            copy: False hands the callback the stored object itself, which it must only read
+                (beyond the contract; saves a copy per change for read-only consumers).
 
         Returns:
             A function that unsubscribes.
@@ -747,13 +751,14 @@ class Store:
         >>> stop(); seen
         [('ADDED', 'Namespace')]
         """
+        entry = (callback, copy)
         with self.lock:
-            self._subscribers.append(callback)
+            self._subscribers.append(entry)
 
         def unsubscribe() -> None:
             with self.lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
+                if entry in self._subscribers:
+                    self._subscribers.remove(entry)
 
         return unsubscribe
 
@@ -780,7 +785,7 @@ class Store:
             obj = self._bucket(rt).get((self._ns(rt, namespace), name))
             if obj is None:
                 raise ApiError.not_found(rt, name)
-            return _clone(obj)
+            return clone(obj)
 
     def exists(self, rt: ResourceType, namespace: str | None, name: str) -> bool:
         """Whether an object exists (beyond the contract; no copy made)."""
@@ -817,12 +822,18 @@ class Store:
         fields = parse_field_selector(rt, field_selector)
         with self.lock:
             out: list[Obj] = []
-            for (ns, _name), obj in sorted(self._bucket(rt).items()):
+            bucket = self._bucket(rt)
+            keys = self._candidates(rt, labels)
+            if keys is None:
+                keys = set(bucket)
+            for key in sorted(keys):
+                ns = key[0]
                 if rt.namespaced and namespace is not None and ns != namespace:
                     continue
+                obj = bucket[key]
                 meta = obj["metadata"]
                 if match_labels(labels, meta.get("labels")) and _match_fields(obj, fields):
-                    out.append(_clone(obj))
+                    out.append(clone(obj))
             return out, self.resource_version
 
     # --- writes ------------------------------------------------------------------------------
@@ -860,7 +871,7 @@ class Store:
         >>> cm["metadata"]["name"].startswith("c-"), len(cm["metadata"]["uid"])
         (True, 36)
         """
-        new = _clone(obj)
+        new = clone(obj)
         new.setdefault("apiVersion", rt.api_version)
         new.setdefault("kind", rt.kind)
         meta = new.setdefault("metadata", {})
@@ -913,7 +924,7 @@ class Store:
             meta["resourceVersion"] = str(self._rv)
             self._put(rt, (namespace, name), new)
             self._emit("ADDED", rt, new, None)
-            return _clone(new)
+            return clone(new)
 
     def update(
         self,
@@ -972,15 +983,15 @@ class Store:
                     f"UID in object meta: {old_meta['uid']}",
                 )
             if subresource == "status":
-                new = _clone(old)
+                new = clone(old)
                 if "status" in obj:
-                    new["status"] = _clone(obj["status"])
+                    new["status"] = clone(obj["status"])
                 else:
                     new.pop("status", None)
                 if "managedFields" in meta_in:
-                    new["metadata"]["managedFields"] = _clone(meta_in["managedFields"])
+                    new["metadata"]["managedFields"] = clone(meta_in["managedFields"])
             else:
-                new = _clone(obj)
+                new = clone(obj)
                 new.setdefault("apiVersion", rt.api_version)
                 new.setdefault("kind", rt.kind)
                 meta = new.setdefault("metadata", {})
@@ -1001,14 +1012,14 @@ class Store:
                         meta.pop(fixed, None)
                 if rt.has_status:
                     if "status" in old:
-                        new["status"] = _clone(old["status"])
+                        new["status"] = clone(old["status"])
                     else:
                         new.pop("status", None)
                 if "generation" in old_meta and _spec_part(new) != _spec_part(old):
                     meta["generation"] = old_meta["generation"] + 1
             new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
             if new == old:
-                return _clone(old)
+                return clone(old)
             if dry_run:
                 return new
             self._rv += 1
@@ -1021,10 +1032,10 @@ class Store:
             ):
                 # The last finalizer is gone (a pod in its grace period waits for the kubelet).
                 self._remove(rt, key, new)
-                return _clone(new)
+                return clone(new)
             self._put(rt, key, new)
             self._emit("MODIFIED", rt, new, old)
-            return _clone(new)
+            return clone(new)
 
     def delete(
         self,
@@ -1100,7 +1111,7 @@ class Store:
                 )
             now = format_time(self._clock())
             if dry_run:
-                out = _clone(old)
+                out = clone(old)
                 out["metadata"].setdefault("deletionTimestamp", now)
                 return out
             graceful = (
@@ -1113,10 +1124,10 @@ class Store:
                 if not (
                     rt.key == "pods" and grace_period_seconds == 0 and not meta.get("finalizers")
                 ):
-                    return _clone(old)
+                    return clone(old)
             elif graceful:
                 grace = int(grace_period_seconds or 0)
-                new = _clone(old)
+                new = clone(old)
                 new["metadata"]["deletionTimestamp"] = format_time(
                     self._clock() + timedelta(seconds=grace)
                 )
@@ -1127,11 +1138,11 @@ class Store:
                 new["metadata"]["resourceVersion"] = str(self._rv)
                 self._put(rt, key, new)
                 self._emit("MODIFIED", rt, new, old)
-                return _clone(new)
+                return clone(new)
             if rt.key == "namespaces":
                 return self._delete_namespace(rt, key, old, now)
             if meta.get("finalizers"):
-                new = _clone(old)
+                new = clone(old)
                 new["metadata"]["deletionTimestamp"] = now
                 new["metadata"]["deletionGracePeriodSeconds"] = 0
                 if "generation" in new["metadata"]:
@@ -1142,16 +1153,16 @@ class Store:
                 self._emit("MODIFIED", rt, new, old)
                 if propagation_policy == "Orphan":
                     self._orphan(new)
-                return _clone(new)
+                return clone(new)
             if propagation_policy == "Foreground":
                 self._collect(old)
             self._rv += 1
-            gone = _clone(old)
+            gone = clone(old)
             gone["metadata"]["resourceVersion"] = str(self._rv)
             gone["metadata"]["deletionTimestamp"] = now
             gone["metadata"]["deletionGracePeriodSeconds"] = 0
             self._remove(rt, key, gone, orphan=propagation_policy == "Orphan")
-            return _clone(gone)
+            return clone(gone)
 
     # --- deletion internals -------------------------------------------------------------------
 
@@ -1171,8 +1182,22 @@ class Store:
             if ns is not None and ns["metadata"].get("deletionTimestamp"):
                 self._finish_namespace(namespace)
 
+    def _candidates(
+        self, rt: ResourceType, labels: tuple[Requirement, ...]
+    ) -> set[tuple[str, str]] | None:
+        """Keys that can match the equality terms of a selector (None: no such term)."""
+        index = self._labels.get(rt.key, {})
+        best: set[tuple[str, str]] | None = None
+        for req in labels:
+            if req.operator != "=":
+                continue
+            found = index.get((req.key, req.values[0]), set())
+            if best is None or len(found) < len(best):
+                best = found
+        return None if best is None else set(best)
+
     def _put(self, rt: ResourceType, key: tuple[str, str], new: Obj) -> None:
-        """Store an object and keep the uid and owner indexes right."""
+        """Store an object and keep the uid, owner and label indexes right."""
         bucket = self._bucket(rt)
         old = bucket.get(key)
         if old is not None:
@@ -1182,6 +1207,10 @@ class Store:
         for ref in new["metadata"].get("ownerReferences") or ():
             owner = str(ref.get("uid", ""))
             self._owned.setdefault(owner, {})[(rt.key, *key)] = rt
+        index = self._labels.setdefault(rt.key, {})
+        for label in (new["metadata"].get("labels") or {}).items():
+            if isinstance(label[1], str):
+                index.setdefault(label, set()).add(key)
 
     def _drop(self, rt: ResourceType, key: tuple[str, str]) -> None:
         old = self._bucket(rt).pop(key, None)
@@ -1190,6 +1219,15 @@ class Store:
 
     def _unindex(self, rt: ResourceType, key: tuple[str, str], old: Obj) -> None:
         self._by_uid.pop(old["metadata"]["uid"], None)
+        index = self._labels.get(rt.key, {})
+        for label in (old["metadata"].get("labels") or {}).items():
+            if not isinstance(label[1], str):
+                continue
+            keys = index.get(label)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del index[label]
         for ref in old["metadata"].get("ownerReferences") or ():
             owner = str(ref.get("uid", ""))
             members = self._owned.get(owner)
@@ -1242,7 +1280,7 @@ class Store:
                     continue
                 obj = self._bucket(dep_rt).get((ns, name))
                 if obj is not None:
-                    out.append(_clone(obj) if copy else obj)
+                    out.append(clone(obj) if copy else obj)
             return out
 
     def _uid_exists(self, uid: str) -> bool:
@@ -1250,7 +1288,7 @@ class Store:
         return obj is not None and not obj["metadata"].get("deletionTimestamp")
 
     def _strip_refs(self, rt: ResourceType, key: tuple[str, str], obj: Obj, uids: set[str]) -> None:
-        new = _clone(obj)
+        new = clone(obj)
         refs = [r for r in new["metadata"].get("ownerReferences") or () if r.get("uid") not in uids]
         if refs:
             new["metadata"]["ownerReferences"] = refs
@@ -1292,7 +1330,7 @@ class Store:
     def _delete_namespace(self, rt: ResourceType, key: tuple[str, str], old: Obj, now: str) -> Obj:
         namespace = key[1]
         if not old["metadata"].get("deletionTimestamp"):
-            new = _clone(old)
+            new = clone(old)
             new["metadata"]["deletionTimestamp"] = now
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             new.setdefault("status", {})["phase"] = "Terminating"
@@ -1302,7 +1340,7 @@ class Store:
             self._emit("MODIFIED", rt, new, old)
         else:
             new = old
-        marked = _clone(new)
+        marked = clone(new)
         for other in RESOURCES:
             if not other.namespaced:
                 continue
@@ -1327,7 +1365,7 @@ class Store:
         if ns["metadata"].get("finalizers"):
             return
         self._rv += 1
-        gone = _clone(ns)
+        gone = clone(ns)
         gone["metadata"]["resourceVersion"] = str(self._rv)
         gone.setdefault("spec", {})["finalizers"] = []
         self._drop(ns_rt, ("", namespace))
@@ -1404,12 +1442,17 @@ class Store:
                 watches.remove(w)
 
 
-def _clone(value: _T) -> _T:
-    """Deep copy of a JSON-like value (dicts, lists, scalars): much faster than deepcopy."""
+def clone(value: _T) -> _T:
+    """Deep copy of a JSON-like value (dicts, lists, scalars): much faster than deepcopy.
+
+    >>> a = {"x": [1, {"y": 2}]}
+    >>> b = clone(a); b["x"][1]["y"] = 3; a
+    {'x': [1, {'y': 2}]}
+    """
     if isinstance(value, dict):
-        return {k: _clone(v) for k, v in value.items()}  # type: ignore[return-value]
+        return {k: clone(v) for k, v in value.items()}  # type: ignore[return-value]
     if isinstance(value, list):
-        return [_clone(v) for v in value]  # type: ignore[return-value]
+        return [clone(v) for v in value]  # type: ignore[return-value]
     return value
 
 
