@@ -655,3 +655,19 @@ def test_status_update_of_a_terminating_pod_keeps_it(store: Store) -> None:
     marked["status"] = {"phase": "Running"}
     store.update(POD, marked, subresource="status")
     assert store.get(POD, "default", "p")["status"] == {"phase": "Running"}
+
+
+def test_label_selected_lists_follow_label_changes_and_deletes(store: Store) -> None:
+    obj = store.create(CM, _cm("a", app="web", tier="front"))
+    store.create(CM, _cm("b", app="web"))
+    obj["metadata"]["labels"] = {"app": "db", "tier": "front"}
+    store.update(CM, obj)
+    names = [i["metadata"]["name"] for i in store.list(CM, None, label_selector="app=web")[0]]
+    assert names == ["b"]
+    names = [
+        i["metadata"]["name"]
+        for i in store.list(CM, None, label_selector="app=db,tier in (front)")[0]
+    ]
+    assert names == ["a"]
+    store.delete(CM, "default", "a")
+    assert store.list(CM, None, label_selector="app=db")[0] == []
