@@ -495,10 +495,14 @@ def apply(
     others = [e for e in entries if e is not mine]
     owned_by_others: set[Path] = set().union(*(e.members for e in others)) if others else set()
     if mine is not None:
-        for path in sorted(mine.members - applied, key=len, reverse=True):
+        removed_here: list[Path] = []
+        for path in sorted(mine.members - applied, key=len):
+            if any(path[: len(r)] == r for r in removed_here):
+                continue  # its parent (a list item or map) is already gone
             if path in owned_by_others or any(o[: len(path)] == path for o in owned_by_others):
                 continue
             remove_path(merged, path)
+            removed_here.append(path)
     live_flat = flatten(live or {}, schemas, node, status=status_scope)
     merged_flat = flatten(merged, schemas, node, status=status_scope)
     changed, removed = _changed(live_flat, merged_flat)

@@ -426,6 +426,10 @@ class Validator:
         from apim_selfhosted.testing.kube.store import match_label_selector
 
         causes: list[Cause] = []
+        strategy = spec.get("strategy") or {}
+        causes.extend(
+            _supported(strategy.get("type"), "spec.strategy.type", ("Recreate", "RollingUpdate"))
+        )
         replicas = spec.get("replicas")
         if isinstance(replicas, int) and replicas < 0:
             causes.append(
@@ -533,6 +537,18 @@ def _quantity(value: Any, field: str) -> list[Cause]:
 
 def _pod_spec(spec: dict[str, Any], base: str) -> list[Cause]:
     causes: list[Cause] = []
+    causes.extend(
+        _supported(
+            spec.get("restartPolicy"), f"{base}.restartPolicy", ("Always", "Never", "OnFailure")
+        )
+    )
+    causes.extend(
+        _supported(
+            spec.get("dnsPolicy"),
+            f"{base}.dnsPolicy",
+            ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"),
+        )
+    )
     containers = spec.get("containers")
     if not containers:
         causes.append(("FieldValueRequired", f"{base}.containers", "Required value"))
@@ -558,6 +574,13 @@ def _pod_spec(spec: dict[str, Any], base: str) -> list[Cause]:
                 seen.add(name)
             if not c.get("image"):
                 causes.append(("FieldValueRequired", f"{at}.image", "Required value"))
+            causes.extend(
+                _supported(
+                    c.get("imagePullPolicy"),
+                    f"{at}.imagePullPolicy",
+                    ("Always", "IfNotPresent", "Never"),
+                )
+            )
             for bucket in ("limits", "requests"):
                 for key, value in ((c.get("resources") or {}).get(bucket) or {}).items():
                     causes.extend(_quantity(value, f"{at}.resources.{bucket}[{key}]"))
@@ -601,9 +624,37 @@ def check_name_label(name: str, field: str) -> list[Cause]:
     return []
 
 
+def _supported(value: Any, field: str, allowed: tuple[str, ...]) -> list[Cause]:
+    if value is None or value in allowed:
+        return []
+    listed = ", ".join(json.dumps(a) for a in allowed)
+    return [
+        (
+            "FieldValueNotSupported",
+            field,
+            f"Unsupported value: {go_value(value)}: supported values: {listed}",
+        )
+    ]
+
+
 def _service(spec: dict[str, Any]) -> list[Cause]:
     causes: list[Cause] = []
     svc_type = spec.get("type", "ClusterIP")
+    causes.extend(
+        _supported(
+            spec.get("type"), "spec.type", ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+        )
+    )
+    causes.extend(
+        _supported(spec.get("sessionAffinity"), "spec.sessionAffinity", ("ClientIP", "None"))
+    )
+    for i, port in enumerate(spec.get("ports") or []):
+        if isinstance(port, dict):
+            causes.extend(
+                _supported(
+                    port.get("protocol"), f"spec.ports[{i}].protocol", ("SCTP", "TCP", "UDP")
+                )
+            )
     ports = spec.get("ports") or []
     if not ports and svc_type != "ExternalName" and spec.get("clusterIP") != "None":
         causes.append(("FieldValueRequired", "spec.ports", "Required value"))
