@@ -3,13 +3,14 @@
 A gateway reads its token only when its container starts, and a token lives at most 30 days.
 :func:`rotate` makes renewing it a boring step that is safe to run every hour:
 
-1. It takes a ``coordination.k8s.io`` Lease named ``<base>-token-rotation`` (holder identity and
-   duration, created or taken over with optimistic concurrency). A second rotation of the same
-   gateway at the same time finds the Lease held and returns ``outcome="yielded"``.
-2. It reads the token in use from the cluster (Deployment pod template, then the Secret it
+1. It reads the token in use from the cluster (Deployment pod template, then the Secret it
    references, parsed and checked against the gateway) and decides with
    ``only_if_expiring_within`` (default: the production profile's horizon) whether anything
-   needs doing.
+   needs doing. When not, it returns ``outcome="not-needed"`` after two reads and no write.
+2. It takes a ``coordination.k8s.io`` Lease named ``<base>-token-rotation`` (holder identity and
+   duration, created or taken over with optimistic concurrency) and reads the token again
+   under it. A second rotation of the same gateway at the same time finds the Lease held and
+   returns ``outcome="yielded"``; a Lease whose holder crashed is taken over after its duration.
 3. It issues a new token from the *other* key (primary and secondary alternate), creates an
    immutable, content-named Secret for it and points the pod template at it. Only the token
    reference (and two token annotations) change, under the field manager
@@ -271,8 +272,9 @@ def lease_name(spec: DeploymentSpec) -> str:
 def rotator_rules(spec: DeploymentSpec) -> list[dict[str, Any]]:
     """The Kubernetes RBAC rules rotation needs in the gateway's namespace, and nothing more.
 
-    * ``deployments``: ``get`` and ``patch`` the gateway's Deployment (by name), ``watch`` to
-      follow the rollout;
+    * ``deployments``: ``get``, ``patch`` and ``watch`` the gateway's Deployment, by name (a
+      watch with ``fieldSelector=metadata.name=<name>`` is authorized against
+      ``resourceNames``), to read and change the token reference and follow the rollout;
     * ``replicasets``: ``get``/``list`` to tell old pods from new ones and Secrets in use;
     * ``pods``: ``list``/``watch`` to follow the rollout and to know when no pod uses the old
       token; ``pods/log`` ``get`` to verify the new pods authenticated;
@@ -298,9 +300,8 @@ def rotator_rules(spec: DeploymentSpec) -> list[dict[str, Any]]:
             "apiGroups": ["apps"],
             "resources": ["deployments"],
             "resourceNames": [spec.base_name],
-            "verbs": ["get", "patch"],
+            "verbs": ["get", "patch", "watch"],
         },
-        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["watch"]},
         {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
@@ -1117,7 +1118,7 @@ def rotate(
 
     See the module documentation for the steps. Safe to run every hour: when the token in use
     is valid for longer than ``only_if_expiring_within`` nothing is written (outcome
-    ``not-needed``) and only the Lease and two objects are read.
+    ``not-needed``) and only the Deployment and its token Secret are read.
 
     Args:
         spec: The gateway's spec (``auth.kind: gateway-token``).

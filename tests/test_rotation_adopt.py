@@ -141,17 +141,18 @@ def test_adopts_a_portal_deployment_without_downtime(env: Env) -> None:
     spec = env.spec(replicas=2)
     name, namespace = spec.base_name, spec.namespace
     token = env.token(spec)
-    env.kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}])
-    # What the portal's `kubectl create secret generic <gw>-token --from-literal=value=...`
-    # makes (the emulator does not decode kubectl's protobuf body for that generator yet).
-    portal_secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": f"{name}-token", "namespace": namespace},
-        "type": "Opaque",
-        "stringData": {"value": token.value.get_secret_value()},
-    }
-    _kubectl(env, "create", "-f", "-", stdin=yaml.safe_dump(portal_secret))
+    _kubectl(env, "create", "namespace", namespace)
+    # The portal's command for the token Secret.
+    _kubectl(
+        env,
+        "create",
+        "secret",
+        "generic",
+        f"{name}-token",
+        "-n",
+        namespace,
+        f"--from-literal=value={token.value.get_secret_value()}",
+    )
     manifests = [
         _config_map(name, namespace, spec),
         _gateway_deployment(

@@ -177,6 +177,8 @@ def test_role_is_namespaced_and_least_privilege() -> None:
         if "resourceNames" in rule
     }
     assert named == {"deployments": ["gw1"], "leases": [lease_name(spec)]}
+    watch = [r for r in role["rules"] if "watch" in r["verbs"] and "deployments" in r["resources"]]
+    assert [r.get("resourceNames") for r in watch] == [["gw1"]]
     assert not any("*" in v for rule in role["rules"] for v in rule["verbs"] + rule["resources"])
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
