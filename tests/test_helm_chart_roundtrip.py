@@ -26,6 +26,7 @@ EXAMPLES = {
     # name: (release, namespace)
     "token": ("edge", "apim"),
     "workload-identity": ("wi", "apim"),
+    "entra-app": ("entra", "apim"),
     "production": ("gw-prod", "apim-prod"),
 }
 
@@ -48,6 +49,9 @@ EXPECTED: dict[str, dict[str, tuple[str, Any, Any]]] = {
             {"config.service.auth.azureAd.clientId": "00000000-0000-0000-0000-000000000000"},
             {},
         ),
+    },
+    "entra-app": {
+        "other spread": ("highAvailability", ["kubernetes.io/hostname"], []),
     },
     "production": {
         "other spread": ("highAvailability", ["kubernetes.io/hostname"], []),

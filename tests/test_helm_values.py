@@ -42,7 +42,7 @@ def _kinds(report: Any, path: str) -> set[str]:
     return {i.kind.value for i in report.by_path(path)}
 
 
-@pytest.mark.parametrize("example", ["token", "workload-identity", "production"])
+@pytest.mark.parametrize("example", ["token", "workload-identity", "entra-app", "production"])
 def test_spec_to_values_and_back_gives_the_same_spec(example: str) -> None:
     values = yaml.safe_load((FIXTURES / f"{example}.values.yaml").read_text())
     spec, _ = _import(values)
