@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from _rotation_env import Env, Invariant, make_env
@@ -150,6 +151,7 @@ def test_failed_rollout_rolls_back_to_previous_secret(env: Env) -> None:
         if event.step == "rollback":
             env.emulator.script_pods(image="example.org/never-ready", ready_after=0.02)
 
+    watcher = Invariant(env, spec.namespace)
     try:
         result = rotate(
             spec,
@@ -161,6 +163,11 @@ def test_failed_rollout_rolls_back_to_previous_secret(env: Env) -> None:
         )
     finally:
         env.emulator.script_pods(image="example.org/never-ready", ready_after=0.02)
+        watcher.close()
+    # replicas (2) - maxUnavailable (1): the old pods kept serving through failure and rollback.
+    assert watcher.samples
+    assert watcher.minimum is not None
+    assert watcher.minimum >= 1, watcher.samples
     assert result.outcome == "rolled-back", str(result)
     assert not result.ok
     assert "did not become ready" in result.reason
@@ -459,3 +466,26 @@ def test_rotate_many_with_a_client_per_cluster(env: Env) -> None:
         rotate_many(specs, management=env.management)
     with pytest.raises(ValueError, match="unknown rotate option"):
         rotate_many(specs, management=env.management, kube=env.kube, regenerate=True)
+
+
+def test_waiting_for_old_pods_follows_a_watch_until_they_are_gone(env: Env) -> None:
+    from apim_selfhosted.rotation import _wait_for_pods
+
+    spec = env.spec(replicas=2)
+    env.deploy(spec, env.token(spec))
+    selector = "app.kubernetes.io/instance=" + spec.base_name
+    pods = env.kube.list_objects("v1", "Pod", spec.namespace, label_selector=selector)
+    victim = pods[0]["metadata"]["name"]
+    calls: list[int] = []
+
+    def gone(current: list[dict[str, Any]]) -> bool:
+        calls.append(len(current))
+        if len(calls) == 1:  # first look (the list): delete it now, the watch must see it go
+            threading.Thread(
+                target=env.kube.delete, args=("v1", "Pod", victim, spec.namespace)
+            ).start()
+        return all(p["metadata"]["name"] != victim for p in current)
+
+    assert _wait_for_pods(env.kube, spec.namespace, selector, gone, timeout=30)
+    assert len(calls) > 1  # decided on watch events, not on the first list
+    assert env.kube.get("v1", "Pod", victim, spec.namespace) is None
