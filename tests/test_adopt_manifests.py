@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +217,31 @@ def test_entra_app_and_workload_identity_settings_are_read() -> None:
     assert spec.auth.kind == "entra-app"
     assert spec.auth.client_secret is not None
     assert (spec.auth.client_secret.name, spec.auth.tenant_id) == ("entra", "tenant-1")
+
+
+def test_no_token_in_logs_at_any_level(caplog: pytest.LogCaptureFixture) -> None:
+    from apim_selfhosted.helm import spec_from_helm_values
+
+    caplog.set_level(logging.DEBUG)
+    spec_from_manifests(_read("portal-v2.yaml"), **IDS)
+    spec_from_helm_values(
+        {
+            "gateway": {
+                "configuration": {"uri": "https://contoso.configuration.azure-api.net"},
+                "auth": {"key": "GatewayKey gw9&202612010000&bG9nLXNpZ25hdHVyZQ=="},
+            }
+        },
+        release_name="r",
+        namespace="n",
+    )
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert logged  # the importers do log what they did
+    assert "d2VzdC1zaWduYXR1cmU" not in logged
+    assert "bG9nLXNpZ25hdHVyZQ" not in logged
+
+
+def test_the_classmethods_delegate_to_the_importers() -> None:
+    from apim_selfhosted import DeploymentSpec
+
+    text = _read("config-backup.yaml")
+    assert DeploymentSpec.from_manifests(text, **IDS) == spec_from_manifests(text, **IDS)
