@@ -1027,3 +1027,57 @@ def test_disruption_budget_follows_pod_health(store: Store, ctl: Controllers) ->
     store.create(DEPLOY, deployment(replicas=2))
     got = wait_for(store, PDB, "web", lambda o: o.get("status", {}).get("currentHealthy") == 2)
     assert got["status"]["disruptionsAllowed"] == 1
+
+
+HPA = by_key("horizontalpodautoscalers.autoscaling")
+
+
+def autoscaler(name: str, *, min_replicas: int, max_replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": min_replicas,
+            "maxReplicas": max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 70},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def test_autoscaler_keeps_replicas_within_bounds(store: Store, ctl: Controllers) -> None:
+    store.create(DEPLOY, deployment(replicas=1))
+    store.create(HPA, autoscaler("web", min_replicas=3, max_replicas=5))
+    d = wait_for(store, DEPLOY, "web", lambda o: is_complete(o) and o["spec"]["replicas"] == 3)
+    assert d["status"]["availableReplicas"] == 3
+    hpa = wait_for(store, HPA, "web", lambda o: o.get("status", {}).get("currentReplicas") == 3)
+    assert hpa["status"]["desiredReplicas"] == 3
+    assert hpa["status"]["lastScaleTime"]
+    events = store.list(EVENT, NS, field_selector="reason=SuccessfulRescale")[0]
+    assert events[0]["message"] == (
+        "New size: 3; reason: Current number of replicas below Spec.MinReplicas"
+    )
+    # Someone applies replicas: 9; the autoscaler brings it back to its maximum.
+    d = store.get(DEPLOY, NS, "web")
+    d["spec"]["replicas"] = 9
+    store.update(DEPLOY, d)
+    wait_for(store, DEPLOY, "web", lambda o: is_complete(o) and o["spec"]["replicas"] == 5)
+    hpa = wait_for(store, HPA, "web", lambda o: o.get("status", {}).get("currentReplicas") == 5)
+    active = condition(hpa, "ScalingActive")
+    assert (active["status"], active["reason"]) == ("False", "FailedGetResourceMetric")
+
+
+def test_autoscaler_without_target_cannot_get_scale(store: Store, ctl: Controllers) -> None:
+    store.create(HPA, autoscaler("ghost", min_replicas=1, max_replicas=2))
+    hpa = wait_for(store, HPA, "ghost", lambda o: bool(o.get("status")))
+    able = condition(hpa, "AbleToScale")
+    assert (able["status"], able["reason"]) == ("False", "FailedGetScale")

@@ -72,6 +72,7 @@ RS = by_key("replicasets.apps")
 POD = by_key("pods")
 SVC = by_key("services")
 PDB = by_key("poddisruptionbudgets.policy")
+HPA = by_key("horizontalpodautoscalers.autoscaling")
 SECRET = by_key("secrets")
 CONFIGMAP = by_key("configmaps")
 EVENT = by_key("events")
@@ -354,6 +355,7 @@ class Controllers:
         self._deadlines: dict[Key, datetime] = {}
         self._pdbs: dict[str, dict[str, tuple[Requirement, ...] | None]] = {}
         self._scheduled: set[Key] = set()
+        self._hpas: dict[str, dict[str, str]] = {}
         self._events: dict[tuple[str, str, str, str], str] = {}
         self._event_seq = itertools.count()
 
@@ -385,11 +387,14 @@ class Controllers:
             (POD, "pod"),
             (SVC, "svc"),
             (PDB, "pdb"),
+            (HPA, "hpa"),
         ):
             for obj in self.store.list(rt, None)[0]:
                 meta = obj["metadata"]
                 if rt is PDB:
                     self._index_budget(obj)
+                if rt is HPA:
+                    self._index_autoscaler("ADDED", obj)
                 self._enqueue((kind, meta.get("namespace", ""), meta["name"]))
 
     def stop(self) -> None:
@@ -528,6 +533,10 @@ class Controllers:
         name = meta.get("name", "")
         if rt is DEPLOY:
             self._enqueue(("deploy", ns, name))
+            with self._cond:
+                scalers = [h for h, target in self._hpas.get(ns, {}).items() if target == name]
+            for scaler in scalers:
+                self._enqueue(("hpa", ns, scaler))
         elif rt is RS:
             self._enqueue(("rs", ns, name))
             owner = _controller_ref(obj)
@@ -547,6 +556,9 @@ class Controllers:
                     # Pods change often during a rollout: recompute a budget at most once
                     # per ready_delay (the real disruption controller batches through its queue).
                     self._after_once(self.ready_delay, ("pdb", ns, budget))
+        elif rt is HPA:
+            self._index_autoscaler(etype, obj)
+            self._enqueue(("hpa", ns, name))
         elif rt is PDB:
             if etype == "DELETED":
                 with self._cond:
@@ -561,6 +573,17 @@ class Controllers:
                 waiting = list(self._waiting_config.get(ns, ()))
             for pod in waiting:
                 self._enqueue(("pod", ns, pod))
+
+    def _index_autoscaler(self, etype: str, hpa: Mapping[str, Any]) -> None:
+        """Remember which Deployment an autoscaler targets, to wake it when that changes."""
+        meta = hpa["metadata"]
+        ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        with self._cond:
+            scalers = self._hpas.setdefault(meta["namespace"], {})
+            if etype == "DELETED" or ref.get("kind") != "Deployment":
+                scalers.pop(meta["name"], None)
+            else:
+                scalers[meta["name"]] = str(ref.get("name", ""))
 
     def _index_budget(self, pdb: Mapping[str, Any]) -> None:
         """Remember a budget's parsed selector, to wake it only for the pods it selects."""
@@ -585,6 +608,8 @@ class Controllers:
             self._sync_service(ns, name)
         elif kind == "pdb":
             self._sync_disruption_budget(ns, name)
+        elif kind == "hpa":
+            self._sync_autoscaler(ns, name)
 
     def _now(self) -> datetime:
         return self._clock()
@@ -2067,6 +2092,139 @@ class Controllers:
             pdb["status"] = status
             pdb["metadata"].pop("resourceVersion", None)
             self.store.update(PDB, pdb, subresource="status")
+
+    # --- horizontal pod autoscaler ---------------------------------------------------------
+
+    def _sync_autoscaler(self, ns: str, name: str) -> None:
+        """The HPA controller of a cluster without a metrics API.
+
+        It keeps the target's replicas within ``minReplicas``..``maxReplicas`` (that needs no
+        metrics) and otherwise reports that it cannot get metrics, as a real cluster without
+        metrics-server does; it never scales on load.
+        """
+        try:
+            hpa = self.store.get(HPA, ns, name)
+        except ApiError:
+            return
+        spec = hpa.get("spec") or {}
+        ref = spec.get("scaleTargetRef") or {}
+        now = format_time(self._now())
+        old = hpa.get("status") or {}
+        conditions: list[Obj] = clone(old.get("conditions") or [])
+
+        def setc(ctype: str, status: str, reason: str, message: str) -> None:
+            current = _cond(conditions, ctype)
+            new = {
+                "type": ctype,
+                "status": status,
+                "lastTransitionTime": now,
+                "reason": reason,
+                "message": message,
+            }
+            if current is not None and current.get("status") == status:
+                new["lastTransitionTime"] = current["lastTransitionTime"]
+            conditions[:] = [c for c in conditions if c.get("type") != ctype] + [new]
+
+        min_r = int(spec.get("minReplicas", 1))
+        max_r = int(spec.get("maxReplicas", 1))
+        status: Obj = {"currentReplicas": 0, "desiredReplicas": 0}
+        if old.get("lastScaleTime"):
+            status["lastScaleTime"] = old["lastScaleTime"]
+        target: Obj | None = None
+        if ref.get("kind") == "Deployment":
+            with contextlib.suppress(ApiError):
+                target = self.store.get(DEPLOY, ns, str(ref.get("name", "")))
+        if target is None:
+            setc(
+                "AbleToScale",
+                "False",
+                "FailedGetScale",
+                f"the HPA controller was unable to get the target's current scale: "
+                f'{str(ref.get("kind", "")).lower()}s.apps "{ref.get("name")}" not found',
+            )
+        else:
+            current = int(target["spec"].get("replicas", 1))
+            status["currentReplicas"] = int((target.get("status") or {}).get("replicas") or 0)
+            desired = current
+            reason = ""
+            if current == 0 and min_r != 0:
+                setc(
+                    "ScalingActive",
+                    "False",
+                    "ScalingDisabled",
+                    "scaling is disabled since the replica count of the target is zero",
+                )
+            elif current > max_r:
+                desired, reason = max_r, "Current number of replicas above Spec.MaxReplicas"
+            elif current < min_r:
+                desired, reason = min_r, "Current number of replicas below Spec.MinReplicas"
+            else:
+                setc(
+                    "ScalingActive",
+                    "False",
+                    "FailedGetResourceMetric",
+                    "the HPA was unable to compute the replica count: failed to get metrics: "
+                    "no metrics API is served by this cluster",
+                )
+            status["desiredReplicas"] = desired
+            if desired != current:
+                target["spec"]["replicas"] = desired
+                target.pop("status", None)
+                self.store.update(DEPLOY, target)
+                status["lastScaleTime"] = now
+                setc(
+                    "AbleToScale",
+                    "True",
+                    "SucceededRescale",
+                    f"the HPA controller was able to update the target scale to {desired}",
+                )
+                self._event(
+                    hpa,
+                    "Normal",
+                    "SuccessfulRescale",
+                    f"New size: {desired}; reason: {reason}",
+                    component="horizontal-pod-autoscaler",
+                )
+            elif (
+                _cond(conditions, "AbleToScale") is None
+                or (_cond(conditions, "AbleToScale") or {}).get("status") != "True"
+            ):
+                setc(
+                    "AbleToScale",
+                    "True",
+                    "SucceededGetScale",
+                    "the HPA controller was able to get the target's current scale",
+                )
+            if current != 0 or min_r == 0:
+                if current > max_r:
+                    setc(
+                        "ScalingLimited",
+                        "True",
+                        "TooManyReplicas",
+                        "the desired replica count is more than the maximum replica count",
+                    )
+                elif current < min_r:
+                    setc(
+                        "ScalingLimited",
+                        "True",
+                        "TooFewReplicas",
+                        "the desired replica count is less than the minimum replica count",
+                    )
+                else:
+                    setc(
+                        "ScalingLimited",
+                        "False",
+                        "DesiredWithinRange",
+                        "the desired count is within the acceptable range",
+                    )
+        order = {"AbleToScale": 0, "ScalingActive": 1, "ScalingLimited": 2}
+        status["conditions"] = sorted(conditions, key=lambda c: order.get(str(c["type"]), 9))
+        if hpa["metadata"].get("generation"):
+            status["observedGeneration"] = hpa["metadata"]["generation"]
+        if status != old:
+            hpa["status"] = status
+            hpa["metadata"].pop("resourceVersion", None)
+            self.store.update(HPA, hpa, subresource="status")
 
     # --- services ------------------------------------------------------------------------------
 
