@@ -489,3 +489,26 @@ def test_waiting_for_old_pods_follows_a_watch_until_they_are_gone(env: Env) -> N
     assert _wait_for_pods(env.kube, spec.namespace, selector, gone, timeout=30)
     assert len(calls) > 1  # decided on watch events, not on the first list
     assert env.kube.get("v1", "Pod", victim, spec.namespace) is None
+
+
+def test_deploy_after_a_rotation_keeps_the_new_token(env: Env) -> None:
+    from apim_selfhosted import deploy
+    from apim_selfhosted.render import secret_name_in_use
+
+    spec = env.spec(replicas=2)
+    first = deploy(
+        spec, management=env.management, kube=env.kube, timeout=30, allow_lint_errors=True
+    )
+    assert first.ok, str(first)
+    rotated = rotate(spec, management=env.management, kube=env.kube, force=True, timeout=30)
+    assert rotated.outcome == "rotated", str(rotated)
+    again = deploy(
+        spec, management=env.management, kube=env.kube, timeout=30, allow_lint_errors=True
+    )
+    assert again.ok, str(again)
+    assert again.token is not None
+    assert rotated.new_token is not None
+    assert again.token.fingerprint == rotated.new_token.fingerprint  # reused, not re-issued
+    live = env.kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
+    assert live is not None
+    assert secret_name_in_use(live) == rotated.new_secret
