@@ -214,3 +214,22 @@ def test_adopts_a_helm_deployment_without_downtime(env: Env) -> None:
         ]
     }
     assert {"helm", "apim-selfhosted-rotator"} <= managers
+
+
+def test_kubectl_rollout_undo_returns_to_the_previous_secret(env: Env) -> None:
+    spec = env.spec(replicas=2)
+    old = env.token(spec)
+    env.deploy(spec, old)
+    result = rotate(spec, management=env.management, kube=env.kube, force=True, timeout=30)
+    assert result.outcome == "rotated", str(result)
+    # The previous Secret is kept (history), so kubectl's own rollback works.
+    _kubectl(env, "rollout", "undo", f"deployment/{spec.base_name}", "-n", spec.namespace)
+    assert env.kube.wait_for_rollout(spec.base_name, spec.namespace, timeout=30).ok
+    live = env.kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
+    assert live is not None
+    assert secret_name_in_use(live) == token_secret_name(spec, old)
+    # And the next rotation starts from there (the restored token is the one in use).
+    again = rotate(spec, management=env.management, kube=env.kube, force=True, timeout=30)
+    assert again.outcome == "rotated", str(again)
+    assert again.old_token is not None
+    assert again.old_token.fingerprint == old.fingerprint
