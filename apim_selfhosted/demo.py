@@ -206,20 +206,32 @@ class _Printer:
         self.detail(f"... {event}")
 
 
-class _ReadyPodCounter:
-    """Counts Ready, not-terminating pods of one Deployment at every pod change in the store."""
+class _ServingPodCounter:
+    """Counts serving pods of one gateway at every pod change in the emulator's store.
 
-    def __init__(self, emulator: Any, namespace: str, instance: str) -> None:
+    A pod serves when it is Ready, not terminating, and the token its container started with
+    is one API Management accepts (asked of the fake, as the configuration endpoint would).
+    """
+
+    def __init__(self, apim: Any, emulator: Any, namespace: str, instance: str) -> None:
+        self.apim = apim
         self.emulator = emulator
         self.namespace = namespace
         self.instance = instance
         self.lock = threading.Lock()
         self.minimum: int | None = None
-        self.samples = 0
         self.pods_seen: set[str] = set()
         self._unsubscribe = emulator.store.subscribe(self._on_change)
 
-    def ready(self) -> int:
+    def _token_accepted(self, pod_name: str) -> bool:
+        try:
+            environment = self.emulator.controllers.pod_environment(self.namespace, pod_name)
+        except Exception:  # not started yet, or gone: not serving
+            return False
+        value = environment.get("config.service.auth")
+        return bool(value) and self.apim.validate_token(value).status == "valid"
+
+    def serving(self) -> int:
         from apim_selfhosted.testing.kube.resources import by_key
 
         pods, _ = self.emulator.store.list(by_key("pods"), self.namespace)
@@ -228,11 +240,13 @@ class _ReadyPodCounter:
             meta = pod.get("metadata") or {}
             if (meta.get("labels") or {}).get("app.kubernetes.io/instance") != self.instance:
                 continue
-            self.pods_seen.add(meta.get("name", ""))
+            with self.lock:
+                self.pods_seen.add(meta.get("name", ""))
             if meta.get("deletionTimestamp"):
                 continue
             conditions = (pod.get("status") or {}).get("conditions") or []
-            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+            if ready and self._token_accepted(meta.get("name", "")):
                 count += 1
         return count
 
@@ -241,9 +255,8 @@ class _ReadyPodCounter:
             return
         if (obj.get("metadata") or {}).get("namespace") != self.namespace:
             return
-        value = self.ready()
+        value = self.serving()
         with self.lock:
-            self.samples += 1
             self.minimum = value if self.minimum is None else min(self.minimum, value)
 
     def close(self) -> None:
@@ -420,6 +433,11 @@ class _Flow:
         self.management = management
         self.kube = kube
 
+    def counter(self) -> _ServingPodCounter:
+        return _ServingPodCounter(
+            self.apim, self.emulator, self.spec.namespace, self.spec.base_name
+        )
+
     def record(self, title: str, ok: bool, outcome: str, started: float) -> None:
         self.steps.append(
             DemoStep(title=title, ok=ok, outcome=outcome, seconds=time.monotonic() - started)
@@ -568,8 +586,8 @@ class _Flow:
         title = "rotate the token (zero downtime)"
         started = time.monotonic()
         self.p.heading("Rotate the token with zero downtime")
-        counter = _ReadyPodCounter(self.emulator, self.spec.namespace, self.spec.base_name)
-        before = counter.ready()
+        counter = self.counter()
+        before = counter.serving()
 
         def run() -> None:
             try:
@@ -586,11 +604,12 @@ class _Flow:
             self.p.detail(str(result))
             minimum = counter.minimum if counter.minimum is not None else before
             self.p.detail(
-                f"Ready pods during the rotation: never fewer than {minimum} "
-                f"(Ready before: {before}; {len(counter.pods_seen)} pods seen)"
+                f"serving pods (Ready, with a token API Management accepts) during the "
+                f"rotation: never fewer than {minimum} of {before} ({len(counter.pods_seen)} "
+                "pods seen)"
             )
-            ok = result.outcome == "rotated" and result.ok and minimum >= before
-            self.record(title, ok, f"{result.outcome}, min {minimum} Ready pods", started)
+            ok = result.outcome == "rotated" and result.ok and minimum >= before >= 1
+            self.record(title, ok, f"{result.outcome}, never < {minimum} serving pods", started)
 
         self.guarded(title, started, run)
 
@@ -624,8 +643,8 @@ class _Flow:
         self.p.heading("Break it on purpose (2): an image whose pods never become ready")
         self.emulator.script_pods(image=broken.image.reference, never_ready=True)
         self.p.detail(f"image {broken.image.reference}: the emulator keeps its pods not Ready")
-        counter = _ReadyPodCounter(self.emulator, self.spec.namespace, self.spec.base_name)
-        before = counter.ready()
+        counter = self.counter()
+        before = counter.serving()
 
         def run() -> None:
             try:
@@ -645,10 +664,8 @@ class _Flow:
                 self.p.detail("the change it tried:")
                 self.p.detail(str(result.plan), indent=8)
             self.p.detail(str(result))
-            minimum = counter.minimum if counter.minimum is not None else counter.ready()
-            self.p.detail(
-                f"Ready pods while it failed: never fewer than {minimum} (before: {before})"
-            )
+            minimum = counter.minimum if counter.minimum is not None else counter.serving()
+            self.p.detail(f"serving pods while it failed: never fewer than {minimum} of {before}")
             report = verify(
                 self.spec, kube=self.kube, management=self.management, now=self.apim.now()
             )
@@ -659,7 +676,7 @@ class _Flow:
             ok = (
                 not result.ok
                 and result.rolled_back
-                and minimum >= before
+                and minimum >= before >= 1
                 and report.ok
                 and running == self.spec.image.reference
             )
