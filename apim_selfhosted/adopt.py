@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from apim_selfhosted.errors import SpecError, TokenError
-from apim_selfhosted.models import AzureCloud, DeploymentSpec, Token
+from apim_selfhosted.models import MAX_BASE_NAME, AzureCloud, DeploymentSpec, Token
 from apim_selfhosted.results import Finding
 
 if TYPE_CHECKING:
@@ -712,7 +712,7 @@ def _spec_from_objects(
 ) -> tuple[dict[str, Any], Token | None]:
     dep = _find_gateway_deployment(objs)
     meta = dep.get("metadata") or {}
-    dep_name = str(meta.get("name"))
+    dep_name = live_name = str(meta.get("name"))
     dspec = dep.get("spec") or {}
     template = dspec.get("template") or {}
     pod = template.get("spec") or {}
@@ -737,6 +737,15 @@ def _spec_from_objects(
             "the manifests name no namespace; assumed 'default' (what kubectl uses without -n)",
         )
     spec["namespace"] = ns
+    if len(dep_name) > MAX_BASE_NAME:
+        short = dep_name[:MAX_BASE_NAME].rstrip("-")
+        issues.approximated(
+            _where(dep, "metadata.name"),
+            f"longer than the library's base names ({MAX_BASE_NAME}); the objects are named "
+            f"after {short!r}",
+            severity="warning",
+        )
+        dep_name = short
     spec["name"] = dep_name
     by_kind: dict[str, list[Mapping[str, Any]]] = {}
     for o in objs:
@@ -1236,7 +1245,7 @@ def _spec_from_objects(
         )
     for hpa in by_kind.get("HorizontalPodAutoscaler", []):
         hspec = hpa.get("spec") or {}
-        if (hspec.get("scaleTargetRef") or {}).get("name") != dep_name:
+        if (hspec.get("scaleTargetRef") or {}).get("name") != live_name:
             continue
         auto: dict[str, Any] = {
             "min_replicas": hspec.get("minReplicas", 1),

@@ -245,3 +245,42 @@ def test_the_classmethods_delegate_to_the_importers() -> None:
 
     text = _read("config-backup.yaml")
     assert DeploymentSpec.from_manifests(text, **IDS) == spec_from_manifests(text, **IDS)
+
+
+def test_a_long_deployment_name_is_shortened_and_reported() -> None:
+    docs = list(yaml.safe_load_all(_read("portal-v2.yaml")))
+    long_name = "apim-gateway-azure-api-management-gateway"
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            doc["metadata"]["name"] = long_name
+    docs.append(
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "hpa"},
+            "spec": {
+                "scaleTargetRef": {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": long_name,
+                },
+                "minReplicas": 2,
+                "maxReplicas": 6,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": 60},
+                        },
+                    }
+                ],
+            },
+        }
+    )
+    spec, report = spec_from_manifests(yaml.safe_dump_all(docs), **IDS)
+    assert spec.base_name == long_name[:40]
+    assert report.by_path(f"Deployment/{long_name}: metadata.name")[0].severity == "warning"
+    assert spec.autoscaling is not None
+    assert (spec.autoscaling.min_replicas, spec.autoscaling.target_cpu_utilization) == (2, 60)
+    assert spec.replicas is None
