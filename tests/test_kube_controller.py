@@ -1081,3 +1081,42 @@ def test_autoscaler_without_target_cannot_get_scale(store: Store, ctl: Controlle
     hpa = wait_for(store, HPA, "ghost", lambda o: bool(o.get("status")))
     able = condition(hpa, "AbleToScale")
     assert (able["status"], able["reason"]) == ("False", "FailedGetScale")
+
+
+def test_concurrent_writers_and_controllers_converge(store: Store, ctl: Controllers) -> None:
+    """Writers racing the controllers (409s on both sides) still end in finished rollouts."""
+    names = [f"w{i}" for i in range(6)]
+    for name in names:
+        store.create(DEPLOY, deployment(name, replicas=2))
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            for version in range(2, 6):
+                while True:
+                    d = store.get(DEPLOY, NS, name)
+                    d["spec"]["template"]["spec"]["containers"][0]["image"] = f"ex/{version}"
+                    d["spec"]["replicas"] = version
+                    try:
+                        store.update(DEPLOY, d)  # carries the resourceVersion it read
+                        break
+                    except ApiError as exc:
+                        if exc.code != 409:
+                            raise
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for name in names:
+        d = wait_for(store, DEPLOY, name, is_complete)
+        assert d["status"]["updatedReplicas"] == 5
+    assert ctl.wait_idle()
+    for name in names:
+        pods = pods_of(store, name, terminating=True)
+        assert {p["spec"]["containers"][0]["image"] for p in pods} == {"ex/5"}
+        assert len(pods) == 5
