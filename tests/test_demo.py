@@ -191,6 +191,7 @@ def test_a_bad_spec_is_refused_before_anything_starts(tmp_path: Path) -> None:
     assert main(["demo", "--spec", str(tmp_path / "missing.yaml")]) == 2
 
 
+@pytest.mark.slow
 def test_cli_entry_point_keep_running_kubectl_and_ctrl_c() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
