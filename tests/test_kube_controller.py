@@ -1120,3 +1120,34 @@ def test_concurrent_writers_and_controllers_converge(store: Store, ctl: Controll
         pods = pods_of(store, name, terminating=True)
         assert {p["spec"]["containers"][0]["image"] for p in pods} == {"ex/5"}
         assert len(pods) == 5
+
+
+def test_dangling_replicaset_is_collected(store: Store, ctl: Controllers) -> None:
+    """An object whose owners are all gone is deleted, as the garbage collector does."""
+    rs = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": "late",
+            "namespace": NS,
+            "labels": {"app": "late"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "gone",
+                    "uid": "00000000-0000-0000-0000-000000000000",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "late"}},
+            "template": deployment("late")["spec"]["template"],
+        },
+    }
+    store.create(RS, rs)
+    assert ctl.wait_idle()
+    assert store.list(RS, NS)[0] == []
+    assert pods_of(store, "late", terminating=True) == []

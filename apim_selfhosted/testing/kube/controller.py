@@ -1355,6 +1355,11 @@ class Controllers:
         except ApiError:
             return
         meta = rs["metadata"]
+        if self.store.owners_gone(rs):
+            # Created after its Deployment was deleted: the garbage collector removes it.
+            with contextlib.suppress(ApiError):
+                self.store.delete(RS, ns, name, preconditions={"uid": meta["uid"]})
+            return
         spec = rs.get("spec") or {}
         want = int(spec.get("replicas", 1))
         min_ready = int(spec.get("minReadySeconds") or 0)
@@ -1517,6 +1522,10 @@ class Controllers:
                 self._pods.pop((ns, name), None)
             with self._cond:
                 self._waiting_config.get(ns, set()).discard(name)
+            return
+        if self.store.owners_gone(pod):
+            with contextlib.suppress(ApiError):
+                self.store.delete(POD, ns, name, preconditions={"uid": pod["metadata"]["uid"]})
             return
         rt = self._runtime(pod)
         now_mono = time.monotonic()

@@ -1283,6 +1283,25 @@ class Store:
                     out.append(clone(obj) if copy else obj)
             return out
 
+    def owners_gone(self, obj: Mapping[str, Any]) -> bool:
+        """Whether every owner in ``obj``'s ``ownerReferences`` is gone (beyond the contract).
+
+        The garbage collector deletes such dangling dependents; the controllers use this to
+        do the same for objects created by a racing writer after their owner was deleted.
+
+        Args:
+            obj: The object.
+
+        Returns:
+            True if it has owner references and none of the owners exists.
+
+        >>> Store().owners_gone({"metadata": {"ownerReferences": [{"uid": "nope"}]}})
+        True
+        """
+        refs = (obj.get("metadata") or {}).get("ownerReferences") or ()
+        with self.lock:
+            return bool(refs) and not any(str(r.get("uid")) in self._by_uid for r in refs)
+
     def _uid_exists(self, uid: str) -> bool:
         obj = self._by_uid.get(uid)
         return obj is not None and not obj["metadata"].get("deletionTimestamp")
