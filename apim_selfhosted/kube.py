@@ -143,6 +143,7 @@ _SERVER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 
 _REDACTED = "<redacted>"
 _CONFLICT_MANAGER_RE = re.compile(r'conflict with "([^"]+)"')
+_INVALID_VALUE_RE = re.compile(r'Invalid value: "(?:[^"\\]|\\.)*"')
 
 EventCallback = Callable[[ProgressEvent], None]
 
@@ -1652,6 +1653,23 @@ def _api_error(
         )
     causes_raw = (body.get("details") or {}).get("causes") or []
     if status == 422:
+        if resource == "secrets":
+            # "Invalid value: ..." echoes the value; for a Secret that may be the secret itself.
+            message = _INVALID_VALUE_RE.sub('Invalid value: "<redacted>"', message)
+            causes_raw = [
+                {
+                    **c,
+                    "message": _INVALID_VALUE_RE.sub(
+                        'Invalid value: "<redacted>"', str(c.get("message", ""))
+                    ),
+                }
+                for c in causes_raw
+            ]
+            full = {
+                **full,
+                "message": message,
+                "details": {**(full.get("details") or {}), "causes": causes_raw},
+            }
         causes = [(str(c.get("field", "")), str(c.get("message", ""))) for c in causes_raw]
         return InvalidManifestError(
             f"the API server refused {resource} {name or ''}{where} as invalid (422): {message}",

@@ -250,3 +250,21 @@ def test_verify_report_exit_codes_and_raise() -> None:
     assert info.value.report is failed
     assert "c1" in str(info.value)
     assert "| ✘ | c1 |" in failed._repr_markdown_()
+
+
+def test_invalid_secret_values_are_redacted_from_errors() -> None:
+    from apim_selfhosted.kube import _api_error
+
+    body = {
+        "kind": "Status",
+        "code": 422,
+        "reason": "Invalid",
+        "message": 'Secret "gw-token" is invalid: data[value]: Invalid value: "R2F0ZXdheUtleQ==": x',
+        "details": {
+            "causes": [{"field": "data[value]", "message": 'Invalid value: "R2F0ZXdheUtleQ==": x'}]
+        },
+    }
+    err = _api_error(422, body, verb="patch", resource="secrets", namespace="apim", name="gw")
+    text = str(err) + repr(err.causes) + repr(err.status)
+    assert "R2F0ZXdheUtleQ" not in text
+    assert err.causes == (("data[value]", 'Invalid value: "<redacted>": x'),)
