@@ -259,7 +259,7 @@ def test_invalid_secret_values_are_redacted_from_errors() -> None:
         "kind": "Status",
         "code": 422,
         "reason": "Invalid",
-        "message": 'Secret "gw-token" is invalid: data[value]: Invalid value: "R2F0ZXdheUtleQ==": x',
+        "message": 'Secret "gw" is invalid: data[value]: Invalid value: "R2F0ZXdheUtleQ==": x',
         "details": {
             "causes": [{"field": "data[value]", "message": 'Invalid value: "R2F0ZXdheUtleQ==": x'}]
         },
