@@ -50,6 +50,7 @@ import copy
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -699,6 +700,38 @@ def _selects(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> b
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+@dataclass
+class _Found:
+    """What the sections of :func:`_spec_from_objects` share: the input and the spec so far."""
+
+    objs: Sequence[Mapping[str, Any]]
+    source: str
+    live: bool
+    issues: _Issues
+    dep: Mapping[str, Any]
+    meta: Mapping[str, Any]
+    dep_name: str
+    live_name: str
+    dspec: Mapping[str, Any]
+    template: Mapping[str, Any]
+    pod: Mapping[str, Any]
+    container: Mapping[str, Any]
+    cpath: str
+    spec: dict[str, Any]
+    by_kind: dict[str, list[Mapping[str, Any]]]
+
+    def named(self, kind: str, name: str | None) -> Mapping[str, Any] | None:
+        """The input object of ``kind`` called ``name``, if any."""
+        return next(
+            (
+                o
+                for o in self.by_kind.get(kind, [])
+                if (o.get("metadata") or {}).get("name") == name
+            ),
+            None,
+        )
+
+
 def _spec_from_objects(
     objs: Sequence[Mapping[str, Any]],
     *,
@@ -750,14 +783,51 @@ def _spec_from_objects(
     by_kind: dict[str, list[Mapping[str, Any]]] = {}
     for o in objs:
         by_kind.setdefault(str(o.get("kind")), []).append(o)
+    c = _Found(
+        objs=objs,
+        source=source,
+        live=live,
+        issues=issues,
+        dep=dep,
+        meta=meta,
+        dep_name=dep_name,
+        live_name=live_name,
+        dspec=dspec,
+        template=template,
+        pod=pod,
+        container=container,
+        cpath=cpath,
+        spec=spec,
+        by_kind=by_kind,
+    )
+    auth_settings, env_auth = _read_settings(c)
+    token = _read_auth(
+        c,
+        auth_settings,
+        env_auth,
+        gateway_name=gateway_name,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+    )
+    spread = _read_deployment(c)
+    _read_volumes(c)
+    _read_service_account(c)
+    _read_labels(c)
+    _read_services(c)
+    _read_extras(c, spread)
+    return spec, token
 
-    def named(kind: str, name: str | None) -> Mapping[str, Any] | None:
-        return next(
-            (o for o in by_kind.get(kind, []) if (o.get("metadata") or {}).get("name") == name),
-            None,
-        )
 
-    # --- settings: ConfigMaps from envFrom, then literal settings from env ------------------
+def _read_settings(c: _Found) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Gateway settings (ConfigMaps from envFrom, then literal env); returns the auth parts."""
+    source = c.source
+    issues = c.issues
+    dep = c.dep
+    dep_name = c.dep_name
+    container = c.container
+    cpath = c.cpath
+    spec = c.spec
+    named = c.named
     settings: dict[str, Any] = {}
     for i, src in enumerate(container.get("envFrom") or []):
         ref = (src.get("configMapRef") or {}).get("name")
@@ -808,8 +878,30 @@ def _spec_from_objects(
             source=source,
             problems=[("config.service.endpoint", "required")],
         )
+    return auth_settings, env_auth
 
-    # --- auth ----------------------------------------------------------------------------------
+
+def _read_auth(
+    c: _Found,
+    auth_settings: dict[str, Any],
+    env_auth: dict[str, Any],
+    *,
+    gateway_name: str | None,
+    subscription_id: str | None,
+    resource_group: str | None,
+) -> Token | None:
+    """Auth mode and the gateway's identity; returns a token found in a readable Secret."""
+    source = c.source
+    issues = c.issues
+    dep = c.dep
+    meta = c.meta
+    dep_name = c.dep_name
+    pod = c.pod
+    container = c.container
+    cpath = c.cpath
+    spec = c.spec
+    named = c.named
+    endpoint = auth_settings["config.service.endpoint"]
     token: Token | None = None
     mode = str(auth_settings.get("config.service.auth", "")).lower()
     found_name = gateway_name or auth_settings.get("gateway.name")
@@ -922,8 +1014,19 @@ def _spec_from_objects(
         resource_group=resource_group,
         service_name=from_id["svc"] if from_id else None,
     )
+    return token
 
-    # --- the Deployment ------------------------------------------------------------------------
+
+def _read_deployment(c: _Found) -> list[Any]:
+    """Replicas, strategy, image, probes, pod settings; returns the spread constraints."""
+    live = c.live
+    issues = c.issues
+    dep = c.dep
+    dspec = c.dspec
+    pod = c.pod
+    container = c.container
+    cpath = c.cpath
+    spec = c.spec
     if "replicas" in dspec:
         spec["replicas"] = dspec["replicas"]
     elif live:
@@ -1011,8 +1114,20 @@ def _spec_from_objects(
         issues=issues,
     )
     spec["security_context"] = security
+    return list(spread)
 
-    # --- ports, volumes ----------------------------------------------------------------------
+
+def _read_volumes(c: _Found) -> None:
+    """Container ports and volumes (the configuration backup claim)."""
+    live = c.live
+    issues = c.issues
+    dep = c.dep
+    dep_name = c.dep_name
+    pod = c.pod
+    container = c.container
+    cpath = c.cpath
+    spec = c.spec
+    named = c.named
     ports = {
         (p.get("name"), p.get("containerPort"), p.get("protocol", "TCP"))
         for p in container.get("ports") or []
@@ -1073,7 +1188,15 @@ def _spec_from_objects(
     if backup is not None:
         spec["config_backup"] = backup
 
-    # --- ServiceAccount --------------------------------------------------------------------------
+
+def _read_service_account(c: _Found) -> None:
+    """The pod's ServiceAccount: kept as it is, created only when the library made it."""
+    live = c.live
+    issues = c.issues
+    dep_name = c.dep_name
+    pod = c.pod
+    spec = c.spec
+    named = c.named
     sa_name = pod.get("serviceAccountName") or pod.get("serviceAccount")
     sa_obj = named("ServiceAccount", sa_name) if sa_name else None
     sa: dict[str, Any] = {}
@@ -1105,7 +1228,16 @@ def _spec_from_objects(
         sa["automount_token"] = True
     spec["service_account"] = sa
 
-    # --- labels and annotations --------------------------------------------------------------
+
+def _read_labels(c: _Found) -> None:
+    """Common and pod labels, pod and Deployment annotations, Dapr; the selector's fate."""
+    objs = c.objs
+    issues = c.issues
+    dep = c.dep
+    meta = c.meta
+    dspec = c.dspec
+    template = c.template
+    spec = c.spec
     ours = [o for o in objs if o.get("kind") in {"Deployment", "Service", "ConfigMap"}]
     common = _labels_common(ours)
     if common:
@@ -1160,8 +1292,14 @@ def _spec_from_objects(
             _where(dep, "spec.selector.matchExpressions"), "selector expressions are not kept"
         )
 
-    # --- Services ------------------------------------------------------------------------------
-    pod_labels_all = pod_meta.get("labels") or {}
+
+def _read_services(c: _Found) -> None:
+    """The live-traffic and instance-discovery Services that select the gateway pods."""
+    issues = c.issues
+    dep_name = c.dep_name
+    spec = c.spec
+    by_kind = c.by_kind
+    pod_labels_all = (c.template.get("metadata") or {}).get("labels") or {}
     services = [
         s
         for s in by_kind.get("Service", [])
@@ -1206,7 +1344,16 @@ def _spec_from_objects(
                 _where(svc), "this Service does not select the gateway pods; left out"
             )
 
-    # --- PDB, HPA, others ------------------------------------------------------------------------
+
+def _read_extras(c: _Found, spread: list[Any]) -> None:
+    """Disruption budget and spreading, autoscaler, and objects a spec cannot hold."""
+    objs = c.objs
+    issues = c.issues
+    dep = c.dep
+    live_name = c.live_name
+    spec = c.spec
+    by_kind = c.by_kind
+    pod_labels_all = (c.template.get("metadata") or {}).get("labels") or {}
     for pdb in by_kind.get("PodDisruptionBudget", []):
         sel = ((pdb.get("spec") or {}).get("selector") or {}).get("matchLabels")
         if not _selects(sel, pod_labels_all):
@@ -1220,28 +1367,28 @@ def _spec_from_objects(
                 _where(pdb, "spec.minAvailable"),
                 "minAvailable cannot be expressed (the spec has maxUnavailable); 25% is used",
             )
-        zone = [c for c in spread if c.get("topologyKey") == "topology.kubernetes.io/zone"]
+        zone = [sc for sc in spread if sc.get("topologyKey") == "topology.kubernetes.io/zone"]
         if zone:
             ha["when_unsatisfiable"] = zone[0].get("whenUnsatisfiable", "ScheduleAnyway")
-            spread = [c for c in spread if c not in zone]
+            spread = [sc for sc in spread if sc not in zone]
             hosts = [
-                c
-                for c in spread
-                if c.get("topologyKey") == "kubernetes.io/hostname"
-                and c.get("whenUnsatisfiable") == ha["when_unsatisfiable"]
+                sc
+                for sc in spread
+                if sc.get("topologyKey") == "kubernetes.io/hostname"
+                and sc.get("whenUnsatisfiable") == ha["when_unsatisfiable"]
             ]
             if hosts:
-                spread = [c for c in spread if c not in hosts]
+                spread = [sc for sc in spread if sc not in hosts]
             else:
                 issues.approximated(
                     _where(dep, "spec.template.spec.topologySpreadConstraints"),
                     "the library spreads over zones and, in addition, over nodes",
                 )
         spec["high_availability"] = ha
-    for c in spread:
+    for sc in spread:
         issues.unsupported(
             _where(dep, "spec.template.spec.topologySpreadConstraints"),
-            f"spread over {c.get('topologyKey')!r} is not expressed; left out",
+            f"spread over {sc.get('topologyKey')!r} is not expressed; left out",
         )
     for hpa in by_kind.get("HorizontalPodAutoscaler", []):
         hspec = hpa.get("spec") or {}
@@ -1278,7 +1425,6 @@ def _spec_from_objects(
             issues.unsupported(
                 _where(o), f"{o.get('kind')} objects are not part of a spec; left out"
             )
-    return spec, token
 
 
 def _kept_volume(vol: Mapping[str, Any], cert_secret: Any) -> bool:
