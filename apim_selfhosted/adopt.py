@@ -351,6 +351,17 @@ _K8S_PROBE_DEFAULTS = {
 }
 _STANDARD_PORTS = {("http", 8080, "TCP"), ("https", 8081, "TCP")}
 _DISCOVERY_PORTS = {("rate-limit-dc", 4290, "UDP"), ("dc-heartbeat", 4291, "UDP")}
+# Settings that say how the gateway authenticates (read into ``auth`` and ``gateway``).
+_AUTH_SETTINGS = {
+    "config.service.endpoint",
+    "gateway.name",
+    "config.service.auth",
+    "config.service.auth.azureAd.tenantId",
+    "config.service.auth.azureAd.clientId",
+    "config.service.auth.azureAd.clientSecret",
+    "config.service.auth.azureAd.certificatePath",
+    "config.service.auth.azureAd.authority",
+}
 _SETTING_ENV_RE = re.compile(r"^[a-z][A-Za-z0-9-]*(\.[A-Za-z0-9-]+)+$")
 # Gateway settings the library writes itself (the values read here only tell what ran before).
 _LIBRARY_SETTINGS = {
@@ -573,9 +584,7 @@ def _settings_from_config_map(
     additional: dict[str, str] = {}
     for key, value in settings.items():
         path = f"{where}.{key}"
-        if key in ("config.service.endpoint", "gateway.name") or key.startswith(
-            "config.service.auth"
-        ):
+        if key in _AUTH_SETTINGS:
             auth[key] = value
         elif key in _LIBRARY_SETTINGS:
             issues.ignored(path, "the library writes its own deployment identification")

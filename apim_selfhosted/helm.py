@@ -647,7 +647,7 @@ def spec_from_helm_values(
     additional: dict[str, str] = {}
     for key, value in (_get(v, "gateway.configuration.additional") or {}).items():
         path = f"gateway.configuration.additional.{key}"
-        if key in RESERVED_SETTINGS or str(key).startswith("config.service.auth"):
+        if key in RESERVED_SETTINGS:
             issues.unsupported(
                 path,
                 "the library sets this setting from typed fields (the chart would write it "

@@ -284,3 +284,13 @@ def test_a_long_deployment_name_is_shortened_and_reported() -> None:
     assert spec.autoscaling is not None
     assert (spec.autoscaling.min_replicas, spec.autoscaling.target_cpu_utilization) == (2, 60)
     assert spec.replicas is None
+
+
+def test_unknown_auth_settings_are_kept_as_additional_settings() -> None:
+    docs = list(yaml.safe_load_all(_read("portal-v2.yaml")))
+    cm = next(d for d in docs if d["kind"] == "ConfigMap")
+    cm["data"]["config.service.auth.tokenAudience"] = "https://azure-api.cn/"
+    spec, _ = spec_from_manifests(yaml.safe_dump_all(docs), **IDS)
+    assert spec.additional_settings == {
+        "config.service.auth.tokenAudience": "https://azure-api.cn/"
+    }
