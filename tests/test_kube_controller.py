@@ -1151,3 +1151,27 @@ def test_dangling_replicaset_is_collected(store: Store, ctl: Controllers) -> Non
     assert ctl.wait_idle()
     assert store.list(RS, NS)[0] == []
     assert pods_of(store, "late", terminating=True) == []
+
+
+def test_failing_readiness_probe_repeats_unhealthy_every_period(
+    store: Store, ctl: Controllers
+) -> None:
+    ctl.script(labels={"run": "sick"}, behaviour=PodBehaviour(never_ready=True))
+    container = {
+        "name": "app",
+        "image": "example/app:1",
+        "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 1},
+    }
+    store.create(POD, bare_pod("sick", container))
+    watch = store.watch(EVENT, NS, resource_version="0", field_selector="reason=Unhealthy")
+    try:
+        deadline = time.monotonic() + 10
+        count = 0
+        while count < 2 and time.monotonic() < deadline:
+            ev = watch.next(deadline - time.monotonic())
+            if ev is not None:
+                count = ev["object"]["count"]
+    finally:
+        watch.close()
+    assert count >= 2
+    assert condition(store.get(POD, NS, "sick"), "Ready")["status"] == "False"

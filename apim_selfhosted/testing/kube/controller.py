@@ -173,7 +173,6 @@ class _PodRuntime:
     ready: bool = False
     ready_since: datetime | None = None
     start_time: datetime | None = None
-    unhealthy_reported: bool = False
     backoff: float = 0.2
 
 
@@ -1578,26 +1577,33 @@ class Controllers:
             if rt.behaviour.crash_loop:
                 self._crash(pod, rt, now)
             elif rt.behaviour.never_ready:
-                if not rt.unhealthy_reported:
-                    rt.unhealthy_reported = True
-                    self._event(
-                        pod,
-                        "Warning",
-                        "Unhealthy",
-                        "Readiness probe failed: HTTP probe failed with statuscode: 503",
-                        component="kubelet",
-                        field_path=f"spec.containers{{{rt.containers[0].name}}}"
-                        if rt.containers
-                        else None,
-                    )
                 rt.stage = "unready"
+                self._probe_fails(pod, rt)
             else:
                 rt.ready = True
                 rt.ready_since = now
                 rt.stage = "ready"
         elif stage == "crashed":
             self._start_containers(pod, rt, now)
+        elif stage == "unready":
+            self._probe_fails(pod, rt)
         self._write_pod_status(pod, rt, now)
+
+    def _probe_fails(self, pod: Obj, rt: _PodRuntime) -> None:
+        """A failed readiness probe: an ``Unhealthy`` event now and every probe period."""
+        container = ((pod.get("spec") or {}).get("containers") or [{}])[0]
+        period = float((container.get("readinessProbe") or {}).get("periodSeconds") or 10)
+        self._event(
+            pod,
+            "Warning",
+            "Unhealthy",
+            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+            component="kubelet",
+            field_path=f"spec.containers{{{container.get('name', '')}}}",
+        )
+        rt.due = time.monotonic() + period
+        meta = pod["metadata"]
+        self._after(period, ("pod", meta["namespace"], meta["name"]), work=False)
 
     def _terminate(self, pod: Obj, rt: _PodRuntime, now_mono: float) -> None:
         """Graceful termination: the pod turns not-ready at once, then goes after a short while.
