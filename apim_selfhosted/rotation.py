@@ -936,6 +936,78 @@ def _is_ready(pod: Mapping[str, Any]) -> bool:
     return False
 
 
+def _merge_fields(into: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(into)
+    for key, value in more.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge_fields(dict(out[key]), value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _hand_back_fields(kube: KubernetesApplier, spec: DeploymentSpec) -> bool:
+    """Moves the rotator's fields of a library-deployed Deployment to ``deploy``'s manager.
+
+    Rotation applies only the token reference, under its own field manager and with ``force``.
+    When ``deploy`` (field manager ``apim-selfhosted``) made the Deployment, the fields are then
+    handed back, so that ``deploy`` owns the whole object again, as if it had rotated, and can
+    change the token reference later without a conflict. This is how kubectl migrates field
+    ownership (it rewrites ``metadata.managedFields`` with a JSON patch guarded by the
+    resourceVersion). Returns whether anything was handed back.
+    """
+    from apim_selfhosted.kube import DEFAULT_FIELD_MANAGER, object_path
+
+    live = kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
+    if live is None:
+        return False
+    entries = list((live.get("metadata") or {}).get("managedFields") or [])
+    mine = [e for e in entries if e.get("manager") == ROTATOR_FIELD_MANAGER]
+    target = next(
+        (
+            e
+            for e in entries
+            if e.get("manager") == DEFAULT_FIELD_MANAGER
+            and e.get("operation") == "Apply"
+            and not e.get("subresource")
+        ),
+        None,
+    )
+    if not mine or target is None:
+        return False
+    merged = dict(target)
+    fields: dict[str, Any] = dict(target.get("fieldsV1") or {})
+    for entry in mine:
+        fields = _merge_fields(fields, entry.get("fieldsV1") or {})
+    merged["fieldsV1"] = fields
+    new_entries = [merged if e is target else e for e in entries if e not in mine]
+    patch = [
+        {
+            "op": "test",
+            "path": "/metadata/resourceVersion",
+            "value": live["metadata"]["resourceVersion"],
+        },
+        {"op": "replace", "path": "/metadata/managedFields", "value": new_entries},
+    ]
+    try:
+        kube._call(  # until KubernetesApplier offers it
+            "PATCH",
+            object_path(live),
+            verb="patch",
+            resource="deployments.apps",
+            namespace=spec.namespace,
+            name=spec.base_name,
+            query=[("fieldManager", ROTATOR_FIELD_MANAGER)],
+            body=patch,
+            content_type="application/json-patch+json",
+        )
+    except KubernetesError as exc:
+        # Changed meanwhile: leave ownership as it is (a later deploy may need force).
+        logger.info("could not hand the token fields back to %s: %s", DEFAULT_FIELD_MANAGER, exc)
+        return False
+    return True
+
+
 # ------------------------------------------------------------------------------ verification
 
 
@@ -1310,6 +1382,7 @@ def _rotate_locked(
     on_event: EventCallback | None,
     finish: Callable[..., RotateResult],
 ) -> RotateResult:
+    from apim_selfhosted.kube import DEFAULT_FIELD_MANAGER
     from apim_selfhosted.render import (
         LABEL_MANAGED_BY,
         MANAGED_BY,
@@ -1361,7 +1434,9 @@ def _rotate_locked(
         "adopted": adopted,
     }
     _emit(on_event, "apply", f"creating Secret {spec.namespace}/{new_secret}")
-    kube.apply([secret], field_manager=ROTATOR_FIELD_MANAGER)
+    # The Secret is exactly what `deploy` renders for this token: apply it under deploy's field
+    # manager, so that a later deploy (new image tag -> new version label) owns what it changes.
+    kube.apply([secret], field_manager=DEFAULT_FIELD_MANAGER)
     previous_annotations = _previous_annotations(state.deployment)
     patch = _token_patch(spec, container, new_secret, "value", _token_annotations(new))
     _emit(on_event, "apply", f"pointing Deployment {spec.namespace}/{spec.base_name} at it")
@@ -1403,6 +1478,7 @@ def _rotate_locked(
         rollback = kube.wait_for_rollout(
             spec.base_name, spec.namespace, timeout=timeout, on_event=on_event
         )
+        _hand_back_fields(kube, spec)
         if rollback.ok:
             live = kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace) or {}
             if new_secret not in _secrets_in_use(kube, spec.namespace, live):
@@ -1419,6 +1495,7 @@ def _rotate_locked(
             notes=tuple(notes),
             **common,
         )
+    _hand_back_fields(kube, spec)
     live = kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace) or state.deployment
     deleted = _clean_up(kube, spec, live, current=new_secret, keep_history=keep_history)
     regenerated: KeyType | None = None
