@@ -14,7 +14,8 @@ A gateway reads its token only when its container starts, and a token lives at m
 3. It issues a new token from the *other* key (primary and secondary alternate), creates an
    immutable, content-named Secret for it and points the pod template at it. Only the token
    reference (and two token annotations) change, under the field manager
-   ``apim-selfhosted-rotator`` with ``force``: the Deployment rolls its pods with its own
+   ``apim-selfhosted-rotator`` with ``force`` (handed back to ``deploy``'s field manager
+   afterwards when ``deploy`` made the Deployment): the Deployment rolls its pods with its own
    RollingUpdate (``maxUnavailable``/``maxSurge``), so the number of ready pods holding a valid
    token never drops below ``replicas - maxUnavailable``. A gateway made by the portal's YAML
    (Secret ``<gw>-token``, key ``value``) or the Helm chart (key ``gateway-key``) is adopted the
