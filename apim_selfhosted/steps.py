@@ -1051,12 +1051,18 @@ def _check_endpoint(
 
 
 def _check_logs(
-    pods: Sequence[Mapping[str, Any]], kube: KubernetesApplier, namespace: str, tail_lines: int
+    pods: Sequence[Mapping[str, Any]],
+    kube: KubernetesApplier,
+    namespace: str,
+    tail_lines: int,
+    max_pods: int,
 ) -> Check:
     found: dict[str, list[str]] = {}
     evidence: list[str] = []
     read = 0
-    for pod in pods[:10]:
+    for pod in pods:
+        if read >= max_pods:
+            break
         name = str((pod.get("metadata") or {}).get("name"))
         statuses = (pod.get("status") or {}).get("containerStatuses") or []
         if not any((cs.get("state") or {}).get("running") for cs in statuses):
@@ -1167,6 +1173,7 @@ def verify(
     timeout: float = 60.0,
     profile: ProductionProfile | None = None,
     log_tail_lines: int = 200,
+    log_pods: int = 3,
     on_event: EventCallback | None = None,
 ) -> VerifyReport:
     """Checks a running gateway and reports, check by check, what is right and what is not.
@@ -1190,6 +1197,8 @@ def verify(
         timeout: Seconds the checks may take in all; later checks are skipped after that.
         profile: The production profile (its ``min_token_validity``).
         log_tail_lines: How many lines of each pod's log to scan.
+        log_pods: How many running pods' logs to read. The failures looked for (endpoint,
+            token, key) hit every pod of a gateway alike, so a few pods tell.
         on_event: Progress callback.
 
     Returns:
@@ -1209,6 +1218,7 @@ def verify(
         timeout=timeout,
         profile=profile,
         log_tail_lines=log_tail_lines,
+        log_pods=log_pods,
         on_event=on_event,
         known={},
     )
@@ -1225,6 +1235,7 @@ def _verify(
     known: Mapping[tuple[str, str], Mapping[str, Any]],
     timeout: float = 60.0,
     log_tail_lines: int = 200,
+    log_pods: int = 3,
 ) -> VerifyReport:
     from apim_selfhosted.profile import ProductionProfile
     from apim_selfhosted.render import render, selector_labels
@@ -1290,7 +1301,7 @@ def _verify(
         return _check_endpoint(spec, cm, management)
 
     add("config-endpoint", endpoint)
-    add("logs", lambda: _check_logs(pods, kube, spec.namespace, log_tail_lines))
+    add("logs", lambda: _check_logs(pods, kube, spec.namespace, log_tail_lines, log_pods))
 
     def service() -> Check:
         svc = live.get(("Service", spec.live_service_name))

@@ -31,6 +31,7 @@ from apim_selfhosted import (
     DeploymentSpec,
     KubernetesApplier,
     ManagementClient,
+    ProgressEvent,
     deploy,
     render,
     to_yaml,
@@ -50,6 +51,7 @@ class Figures:
     arm_requests: int
     wall: float
     ready_to_return: float | None
+    ready_to_rollout_done: float | None = None
     notes: str = ""
 
 
@@ -118,10 +120,23 @@ def library_way(
         ) as management,
     ):
         _precreate(kube, spec.namespace)
+        rollout_done: list[float] = []
+
+        def on_event(event: ProgressEvent) -> None:
+            if event.step == "rollout" and "successfully rolled out" in event.message:
+                rollout_done.append(time.monotonic())
+
         emulator.reset_requests()
         apim.reset_requests()
         start = time.monotonic()
-        result = deploy(spec, management=management, kube=kube, allow_lint_errors=True, timeout=120)
+        result = deploy(
+            spec,
+            management=management,
+            kube=kube,
+            allow_lint_errors=True,
+            timeout=120,
+            on_event=on_event,
+        )
         end = time.monotonic()
     assert result.ok, str(result)
     ready = watcher.last_ready.get(spec.namespace)
@@ -131,6 +146,9 @@ def library_way(
         arm_requests=apim.request_count(arm_only=True),
         wall=end - start,
         ready_to_return=None if ready is None else end - ready,
+        ready_to_rollout_done=(
+            None if ready is None or not rollout_done else rollout_done[-1] - ready
+        ),
         notes="gateway ensured, token issued, rollout watched, pruned, verified (7 checks)",
     )
 
@@ -242,13 +260,27 @@ def main(argv: list[str] | None = None) -> int:
         f"one gateway, {args.replicas} replicas, pods Ready {args.ready_delay:g} s after start "
         "(KubeEmulator), FakeApim over HTTPS"
     )
-    print(f"{'way':<16} {'kube reqs':>9} {'ARM reqs':>8} {'wall s':>8} {'Ready->return s':>16}")
+    print(
+        f"{'way':<16} {'kube reqs':>9} {'ARM reqs':>8} {'wall s':>8} {'Ready->return s':>16} "
+        f"{'Ready->rollout seen s':>21}"
+    )
     for row in rows:
         latency = "-" if row.ready_to_return is None else f"{row.ready_to_return:.3f}"
+        seen = (
+            "-"
+            if row.ready_to_rollout_done is None
+            else f"{max(row.ready_to_rollout_done, 0.0):.3f}"
+        )
         print(
             f"{row.way:<16} {row.kube_requests:>9} {row.arm_requests:>8} {row.wall:>8.3f} "
-            f"{latency:>16}   {row.notes}"
+            f"{latency:>16} {seen:>21}   {row.notes}"
         )
+    print(
+        "Ready->return includes, for deploy(), pruning and the 7 verification checks (3 pod logs "
+        "read); kubectl returns as soon as rollout status is satisfied and checks nothing. "
+        "Ready->rollout seen: the library's watch versus an independent observer's (0 = within "
+        "the observer's own delivery delay)."
+    )
     return 0
 
 
