@@ -1175,3 +1175,32 @@ def test_failing_readiness_probe_repeats_unhealthy_every_period(
         watch.close()
     assert count >= 2
     assert condition(store.get(POD, NS, "sick"), "Ready")["status"] == "False"
+
+
+def test_recreated_deployment_adopts_orphaned_replicaset(store: Store, ctl: Controllers) -> None:
+    """``kubectl delete --cascade=orphan`` then apply again: the ReplicaSet is adopted."""
+    store.create(DEPLOY, deployment(replicas=2))
+    wait_for(store, DEPLOY, "web", is_complete)
+    (rs,) = replica_sets(store, "web")
+    pod_names = {p["metadata"]["name"] for p in pods_of(store, "web")}
+    store.delete(DEPLOY, NS, "web", propagation_policy="Orphan")
+    assert "ownerReferences" not in store.get(RS, NS, rs["metadata"]["name"])["metadata"]
+    d = store.create(DEPLOY, deployment(replicas=2))
+    wait_for(store, DEPLOY, "web", is_complete)
+    assert ctl.wait_idle()
+    (adopted,) = replica_sets(store, "web")
+    assert adopted["metadata"]["uid"] == rs["metadata"]["uid"]
+    assert adopted["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"]
+    assert {p["metadata"]["name"] for p in pods_of(store, "web", terminating=True)} == pod_names
+
+
+def test_replicaset_adopts_matching_orphan_pod(store: Store, ctl: Controllers) -> None:
+    store.create(DEPLOY, deployment(replicas=1))
+    wait_for(store, DEPLOY, "web", is_complete)
+    (pod,) = pods_of(store, "web")
+    store.delete(RS, NS, pod["metadata"]["ownerReferences"][0]["name"], propagation_policy="Orphan")
+    assert ctl.wait_idle()
+    (rs,) = replica_sets(store, "web")  # the Deployment made it again, same hash
+    (kept,) = pods_of(store, "web", terminating=True)
+    assert kept["metadata"]["name"] == pod["metadata"]["name"]
+    assert kept["metadata"]["ownerReferences"][0]["uid"] == rs["metadata"]["uid"]

@@ -752,6 +752,37 @@ class Controllers:
             "spec": rs_spec,
         }
 
+    def _adopt(self, rt: ResourceType, owner: Obj, selector: Mapping[str, Any] | None) -> None:
+        """``ClaimReplicaSets``/``ClaimPods``: take over orphans that match the selector.
+
+        An object without a controller reference whose labels match becomes the owner's (for
+        example the ReplicaSets left behind by ``kubectl delete --cascade=orphan`` when the
+        Deployment is created again).
+        """
+        if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
+            return  # an empty selector would claim everything; the API refuses those anyway
+        meta = owner["metadata"]
+        ref = {
+            "apiVersion": owner.get("apiVersion", ""),
+            "kind": owner.get("kind", ""),
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+        orphans, _ = self.store.list(
+            rt, meta["namespace"], label_selector=label_selector_to_string(selector)
+        )
+        for obj in orphans:
+            if _controller_ref(obj) is not None or obj["metadata"].get("deletionTimestamp"):
+                continue
+            obj["metadata"]["ownerReferences"] = [
+                *(obj["metadata"].get("ownerReferences") or []),
+                ref,
+            ]
+            with contextlib.suppress(ApiError):
+                self.store.update(rt, obj)  # with its resourceVersion: a racing change wins
+
     def _scale_rs(self, d: Obj, rs: Obj, replicas: int, annotations: Mapping[str, str]) -> Obj:
         old = rs["spec"].get("replicas", 1)
         new = clone(rs)
@@ -802,6 +833,7 @@ class Controllers:
         conditions: list[Obj] = clone(prev_status.get("conditions") or [])
         collision = int(prev_status.get("collisionCount") or 0)
 
+        self._adopt(RS, d, spec.get("selector"))
         all_rs = [
             rs
             for rs in self.store.dependents(meta["uid"], RS)
@@ -1363,6 +1395,8 @@ class Controllers:
         want = int(spec.get("replicas", 1))
         min_ready = int(spec.get("minReadySeconds") or 0)
         now = self._now()
+        if not meta.get("deletionTimestamp"):
+            self._adopt(POD, rs, spec.get("selector"))
         pods = self._pods_of(ns, meta["uid"])
         if not meta.get("deletionTimestamp"):
             if len(pods) < want:
