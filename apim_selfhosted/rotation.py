@@ -1503,6 +1503,8 @@ def _rotate_locked(
     if regenerate_old_key:
         if old is None:
             notes.append("no old token was readable, so no key was regenerated")
+        elif old.gateway_id.lower() != spec.gateway.name.lower():
+            notes.append("the old token belonged to another gateway; no key was regenerated")
         elif old.key_type == new.key_type:
             notes.append("the old and new tokens share a key; it was not regenerated")
         else:

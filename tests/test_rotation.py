@@ -567,3 +567,34 @@ def test_deploy_issuing_a_new_token_after_a_rotation(env: Env) -> None:
     live = env.kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
     assert live is not None
     assert secret_name_in_use(live) != rotated.new_secret
+
+
+def test_a_token_of_another_gateway_is_replaced(env: Env) -> None:
+    from apim_selfhosted.rotation import _token_patch
+
+    spec = env.spec(replicas=1)
+    other = env.spec(replicas=1)
+    env.deploy(spec, env.token(spec))
+    foreign = env.token(other)
+    env.kube.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "copied-token", "namespace": spec.namespace},
+                "stringData": {"value": foreign.value.get_secret_value()},
+            },
+            _token_patch(spec, spec.base_name, "copied-token", "value", {}),
+        ],
+        field_manager="someone-else",
+        force=True,
+    )
+    assert env.kube.wait_for_rollout(spec.base_name, spec.namespace, timeout=30).ok
+    result = rotate(
+        spec, management=env.management, kube=env.kube, regenerate_old_key=True, timeout=30
+    )
+    assert result.outcome == "rotated", str(result)
+    assert f"belongs to gateway {other.gateway.name!r}" in result.reason
+    assert result.regenerated_key is None
+    assert "another gateway" in " ".join(result.notes)
+    assert env.apim.validate_token(foreign).status == "valid"  # not ours to invalidate
