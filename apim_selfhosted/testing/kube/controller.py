@@ -355,6 +355,7 @@ class Controllers:
         self._pdbs: dict[str, dict[str, tuple[Requirement, ...] | None]] = {}
         self._scheduled: set[Key] = set()
         self._hpas: dict[str, dict[str, str]] = {}
+        self._orphans: dict[tuple[str, str], set[str]] = {}
         self._events: dict[tuple[str, str, str, str], str] = {}
         self._event_seq = itertools.count()
 
@@ -394,6 +395,11 @@ class Controllers:
                     self._index_budget(obj)
                 if rt is HPA:
                     self._index_autoscaler("ADDED", obj)
+                if (rt is RS or rt is POD) and _controller_ref(obj) is None:
+                    with self._cond:
+                        self._orphans.setdefault((rt.key, meta["namespace"]), set()).add(
+                            meta["name"]
+                        )
                 self._enqueue((kind, meta.get("namespace", ""), meta["name"]))
 
     def stop(self) -> None:
@@ -530,6 +536,19 @@ class Controllers:
         meta = obj.get("metadata") or {}
         ns = meta.get("namespace", "")
         name = meta.get("name", "")
+        if rt is RS or rt is POD:
+            # Track orphans, so that adoption lists only when there is something to adopt.
+            orphan = (
+                etype != "DELETED"
+                and _controller_ref(obj) is None
+                and not meta.get("deletionTimestamp")
+            )
+            with self._cond:
+                orphans = self._orphans.setdefault((rt.key, ns), set())
+                if orphan:
+                    orphans.add(name)
+                else:
+                    orphans.discard(name)
         if rt is DEPLOY:
             self._enqueue(("deploy", ns, name))
             with self._cond:
@@ -762,6 +781,9 @@ class Controllers:
         if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
             return  # an empty selector would claim everything; the API refuses those anyway
         meta = owner["metadata"]
+        with self._cond:
+            if not self._orphans.get((rt.key, meta["namespace"])):
+                return
         ref = {
             "apiVersion": owner.get("apiVersion", ""),
             "kind": owner.get("kind", ""),
