@@ -143,6 +143,7 @@ _SERVER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 
 _REDACTED = "<redacted>"
 _CONFLICT_MANAGER_RE = re.compile(r'conflict with "([^"]+)"')
+_FORBIDDEN_RE = re.compile(r'cannot (\w+) resource "([^"]+)"(?: in API group "([^"]*)")?')
 _INVALID_VALUE_RE = re.compile(r'Invalid value: "(?:[^"\\]|\\.)*"')
 
 EventCallback = Callable[[ProgressEvent], None]
@@ -1642,6 +1643,11 @@ def _api_error(
         )
     if status == 403:
         permission = f"{verb} {resource}".strip()
+        said = _FORBIDDEN_RE.search(message)
+        if said:
+            # The server names what it checked (an apply that creates is checked as create).
+            group = said.group(3) or ""
+            permission = f"{said.group(1)} {said.group(2)}{'.' + group if group else ''}"
         target = f"{namespace}/{resource}/{name}" if name else None
         return AuthorizationError(
             f"the Kubernetes credentials lack permission to {permission}{where} (403 Forbidden): "

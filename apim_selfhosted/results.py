@@ -555,6 +555,10 @@ class DeployResult(BaseModel):
             parts.extend(f"| {_md_escape(str(a.ref))} | {a.action} |" for a in self.applied)
         if self.rollout is not None:
             parts += ["", self.rollout._repr_markdown_()]
+        if self.rolled_back:
+            parts += ["", "Rolled back to the previous pod template; the old pods kept serving."]
+        if self.error:
+            parts += ["", f"**Error**: {_md_escape(self.error)}"]
         if self.verify is not None:
             parts += ["", self.verify._repr_markdown_()]
         return "\n".join(parts)

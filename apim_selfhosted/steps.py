@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from apim_selfhosted.errors import (
     ApimSelfhostedError,
     AuthorizationError,
+    FieldConflictError,
     GatewayNotFoundError,
     KubernetesError,
     SpecError,
@@ -339,6 +340,9 @@ def _deployment_manifest(manifests: Sequence[Mapping[str, Any]]) -> dict[str, An
     return None
 
 
+#: Field managers of this library other than deploy's own: deploy takes fields back from them.
+_OWN_MANAGERS = frozenset({"apim-selfhosted-rotator"})
+
 #: Annotation on the Deployment listing every object a deploy applied (``apiVersion:Kind:name``
 #: joined with ``,``): the next deploy deletes what it lists and the new rendering lacks, without
 #: listing every kind (the idea of kubectl's ApplySets).
@@ -621,14 +625,33 @@ def deploy(
         )
 
     _emit(on_event, "apply", f"applying {len(manifests)} objects to {namespace}")
-    pairs = kube._apply_all(
-        manifests,
-        field_manager=DEFAULT_FIELD_MANAGER,
-        force=force,
-        dry_run=False,
-        live=_known_live(spec, state),
-        on_event=on_event,
-    )
+    try:
+        pairs = kube._apply_all(
+            manifests,
+            field_manager=DEFAULT_FIELD_MANAGER,
+            force=force,
+            dry_run=False,
+            live=_known_live(spec, state),
+            on_event=on_event,
+        )
+    except FieldConflictError as exc:
+        if force or not exc.managers or not set(exc.managers) <= _OWN_MANAGERS:
+            raise
+        # Only this library's rotator owns the fields (a rotation whose hand-back did not
+        # happen): taking them back is what this deploy means to do anyway.
+        _emit(
+            on_event,
+            "apply",
+            f"taking fields back from {', '.join(exc.managers)}: {', '.join(exc.fields)}",
+        )
+        pairs = kube._apply_all(
+            manifests,
+            field_manager=DEFAULT_FIELD_MANAGER,
+            force=True,
+            dry_run=False,
+            live=_known_live(spec, state),
+            on_event=on_event,
+        )
     applied = [a for a, _ in pairs]
     answered = {(a.kind, a.name): obj for a, obj in pairs if obj is not None}
     if not wait:

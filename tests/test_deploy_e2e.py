@@ -22,6 +22,7 @@ from _deploy_env import CUSTOM_CONFIG_HOST, CUSTOM_SERVICE, IMAGE, Env, make_env
 from apim_selfhosted import (
     AuthorizationError,
     DeploymentSpec,
+    FieldConflictError,
     KubernetesApplier,
     ProgressEvent,
     SpecError,
@@ -378,3 +379,47 @@ def test_objects_the_spec_drops_are_pruned_by_the_next_deploy(env: Env) -> None:
         is None
     )
     assert _deploy(env, plain).pruned == ()
+
+
+def test_fields_left_with_the_rotator_are_taken_back(env: Env) -> None:
+    spec = env.spec()
+    assert _deploy(env, spec).ok
+    env.kube.apply(
+        [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": spec.base_name, "namespace": spec.namespace},
+                "spec": {"replicas": 3},
+            }
+        ],
+        field_manager="apim-selfhosted-rotator",
+        force=True,
+    )
+    result = _deploy(env, spec)
+    assert result.ok, str(result)
+    live = env.kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
+    assert live is not None
+    assert live["spec"]["replicas"] == 2
+    assert any("taking fields back" in e.message for e in env.events)
+
+
+def test_fields_of_another_manager_stop_the_deploy(env: Env) -> None:
+    spec = env.spec()
+    assert _deploy(env, spec).ok
+    env.kube.apply(
+        [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": spec.base_name, "namespace": spec.namespace},
+                "spec": {"replicas": 3},
+            }
+        ],
+        field_manager="platform-team",
+        force=True,
+    )
+    with pytest.raises(FieldConflictError) as info:
+        _deploy(env, spec)
+    assert info.value.managers == ("platform-team",)
+    assert _deploy(env, spec, force=True).ok

@@ -233,3 +233,27 @@ def test_prune_keeps_the_token_secret_the_deployment_uses(kube: KubernetesApplie
     kube.apply(new)
     deleted = kube.prune(spec, keep=new)
     assert [ref.name for ref in deleted] == [old_secret["metadata"]["name"]]
+
+
+def test_403_on_an_apply_that_creates_names_create(
+    emulator: KubeEmulator, kube: KubernetesApplier
+) -> None:
+    kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apim"}}])
+    user = emulator.add_user(
+        "patcher",
+        namespace="apim",
+        rules=[{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "patch"]}],
+    )
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "new-one", "namespace": "apim"},
+        "data": {"a": "b"},
+    }
+    with (
+        KubernetesApplier.from_kubeconfig(str(user.kubeconfig_path)) as limited,
+        pytest.raises(AuthorizationError) as info,
+    ):
+        limited.apply([manifest])
+    assert info.value.permission == "create configmaps"
+    assert info.value.namespace == "apim"
