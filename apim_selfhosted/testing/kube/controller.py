@@ -356,6 +356,7 @@ class Controllers:
         self._scheduled: set[Key] = set()
         self._hpas: dict[str, dict[str, str]] = {}
         self._orphans: dict[tuple[str, str], set[str]] = {}
+        self._min_ready_due: dict[Key, float] = {}
         self._events: dict[tuple[str, str, str, str], str] = {}
         self._event_seq = itertools.count()
 
@@ -1263,6 +1264,8 @@ class Controllers:
             and status["observedGeneration"] >= d["metadata"].get("generation", 1)
         )
         deadline = spec.get("progressDeadlineSeconds", 600)
+        if deadline is not None and int(deadline) >= 2**31 - 1:
+            deadline = None  # MaxInt32 means "no progress deadline"
         progressing = _cond(conditions, "Progressing")
         rs_name = new_rs["metadata"]["name"] if new_rs is not None else ""
         if spec.get("paused"):
@@ -1361,6 +1364,11 @@ class Controllers:
                 soonest = left if soonest is None else min(soonest, left)
         if soonest is not None:
             key = ("deploy", d["metadata"]["namespace"], d["metadata"]["name"])
+            due = time.monotonic() + soonest + 0.01
+            armed = self._min_ready_due.get(key)
+            if armed is not None and time.monotonic() < armed <= due:
+                return  # an earlier timer will look again
+            self._min_ready_due[key] = due
             self._after(soonest + 0.01, key)
 
     @staticmethod
