@@ -184,6 +184,7 @@ class _Printer:
         self.out = out
         self.total = total
         self.number = 0
+        self.last_event = ""
 
     def line(self, text: str = "") -> None:
         self.out.write(text + "\n")
@@ -200,10 +201,15 @@ class _Printer:
             self.line(pad + row)
 
     def event(self, event: ProgressEvent) -> None:
-        # Per-object apply events are listed in the result; show the rest as they happen.
-        if event.step == "apply" and "objects" not in event.message:
+        # The results list each object applied and each verify check; show the rest as it
+        # happens, without repeating a line the rollout watch reports twice in a row.
+        if event.step == "verify" or (event.step == "apply" and "objects" not in event.message):
             return
-        self.detail(f"... {event}")
+        text = str(event)
+        if text == self.last_event:
+            return
+        self.last_event = text
+        self.detail(f"... {text}")
 
 
 class _ServingPodCounter:
