@@ -567,6 +567,13 @@ def test_missing_secret_is_create_container_config_error_until_created(
     message = pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
     assert message == 'secret "tok" not found'
     assert pod["status"]["phase"] == "Pending"
+    # Let the kubelet's retry back-off grow well beyond the wait below.
+    wait_for(
+        store,
+        EVENT,
+        store.list(EVENT, NS, field_selector="reason=Failed")[0][0]["metadata"]["name"],
+        lambda e: e["count"] >= 3,
+    )
     store.create(SECRET, secret("tok", value="s3cret"))
     pod_named(store, "gw", is_ready)
     env = ctl.pod_environment(NS, "gw")

@@ -1595,8 +1595,8 @@ class Controllers:
         if pod["metadata"].get("deletionTimestamp"):
             self._terminate(pod, rt, now_mono)
             return
-        if rt.due > now_mono:
-            return  # a timer is armed for then
+        if rt.due > now_mono and rt.stage != "config_error":
+            return  # a timer is armed for then (a missing Secret/ConfigMap is retried at once)
         spec = pod.get("spec") or {}
         if not spec.get("nodeName"):
             bound = clone(pod)
