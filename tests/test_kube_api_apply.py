@@ -280,3 +280,43 @@ def test_unchanged_apply_later_keeps_the_resource_version() -> None:
         assert second["metadata"]["managedFields"] == first["metadata"]["managedFields"]
         changed = _apply(api, {**cm, "data": {"a": "2"}}, "default", manager="ci")
         assert changed["metadata"]["managedFields"][0]["time"] == "2026-01-01T00:05:00Z"
+
+
+def test_managed_fields_sent_in_a_patch_become_the_baseline(api: client.ApiClient, ns: str) -> None:
+    """managedFields written by a client are taken as the new ownership record (this is how
+    kubectl migrates fields between managers); `[{}]` clears them."""
+    from kubernetes.dynamic import DynamicClient
+
+    _apply(api, _deployment("mig", replicas=2), ns, manager="old-manager")
+    dyn = DynamicClient(api)
+    path = f"/apis/apps/v1/namespaces/{ns}/deployments/mig"
+    live = dyn.request("GET", path).to_dict()
+    entries = live["metadata"]["managedFields"]
+    migrated = [{**e, "manager": "new-manager"} for e in entries]
+    dyn.request(
+        "PATCH",
+        path,
+        body=[
+            {
+                "op": "test",
+                "path": "/metadata/resourceVersion",
+                "value": live["metadata"]["resourceVersion"],
+            },
+            {"op": "replace", "path": "/metadata/managedFields", "value": migrated},
+        ],
+        content_type="application/json-patch+json",
+    )
+    managers = {
+        e["manager"] for e in dyn.request("GET", path).to_dict()["metadata"]["managedFields"]
+    }
+    assert managers == {"new-manager"}
+    # the new owner now changes replicas without a conflict
+    out = _apply(api, _deployment("mig", replicas=4), ns, manager="new-manager")
+    assert out["spec"]["replicas"] == 4
+    dyn.request(
+        "PATCH",
+        path,
+        body={"metadata": {"managedFields": [{}]}},
+        content_type="application/merge-patch+json",
+    )
+    assert "managedFields" not in dyn.request("GET", path).to_dict()["metadata"]

@@ -550,7 +550,8 @@ def track_update(
 
     The writer's ``Update`` entry gains the fields it added or changed; every other manager
     loses them; fields that disappeared are dropped from every manager. Managed fields sent by
-    the client are ignored, except ``[{}]`` which clears them (as the API server documents).
+    the client replace the stored ones as the starting point (``[{}]`` clears them), as the
+    API server documents; the caller drops sent entries that are not valid.
 
     Args:
         old: The stored object, or None for a create.
@@ -579,7 +580,9 @@ def track_update(
     status_scope: bool | None = None
     if has_status:
         status_scope = subresource == "status"
-    entries = _entries(old)
+    # managedFields sent with the write are the new baseline (how kubectl migrates ownership);
+    # without them, the stored ones are
+    entries = _entries(new) if sent else _entries(old)
     old_flat = flatten(old or {}, schemas, node, status=status_scope)
     new_flat = flatten(new, schemas, node, status=status_scope)
     changed, removed = _changed(old_flat, new_flat)

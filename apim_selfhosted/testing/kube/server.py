@@ -208,6 +208,22 @@ def _name_from_field_selector(req: Request, verb: str) -> str:
     return ""
 
 
+def _valid_managed_fields(entries: Any) -> bool:
+    """Whether ``entries`` is a non-empty, decodable ``managedFields`` list."""
+    if not isinstance(entries, list) or not entries:
+        return False
+    for entry in entries:
+        if not isinstance(entry, dict) or not entry.get("manager"):
+            return False
+        if entry.get("operation") not in ("Apply", "Update"):
+            return False
+        if entry.get("fieldsType", "FieldsV1") != "FieldsV1":
+            return False
+        if not isinstance(entry.get("fieldsV1", {}), dict):
+            return False
+    return True
+
+
 def _same_but_managed_times(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Whether two objects differ at most in ``managedFields[].time`` (and resourceVersion)."""
     old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
@@ -960,7 +976,10 @@ class ApiServer:
             else:
                 new.pop("status", None)
         meta = new.setdefault("metadata", {})
-        if meta.get("managedFields") != [{}]:
+        sent = meta.get("managedFields")
+        if sent != [{}] and not _valid_managed_fields(sent):
+            # absent or undecodable: keep the stored ones (clients that do not know
+            # managedFields must not wipe them); valid ones sent are the new baseline
             meta["managedFields"] = (old.get("metadata") or {}).get("managedFields")
             if meta["managedFields"] is None:
                 meta.pop("managedFields")
