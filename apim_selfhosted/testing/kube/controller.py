@@ -157,6 +157,7 @@ class _Container:
     restarts: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    last_started_at: datetime | None = None
     container_id: str = ""
     waiting: tuple[str, str] | None = ("ContainerCreating", "")
     env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secret values
@@ -1867,6 +1868,7 @@ class Controllers:
         name = pod["metadata"]["name"]
         for c in rt.containers:
             c.finished_at = now
+            c.last_started_at = c.started_at
             c.previous = list(c.logs)
             c.restarts += 1
             c.waiting = (
@@ -1910,7 +1912,7 @@ class Controllers:
                     "terminated": {
                         "exitCode": 1,
                         "reason": "Error",
-                        "startedAt": format_time(c.started_at or now),
+                        "startedAt": format_time(c.last_started_at or c.started_at or now),
                         "finishedAt": format_time(c.finished_at),
                         "containerID": c.container_id,
                     }
