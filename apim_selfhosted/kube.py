@@ -621,6 +621,276 @@ class KubernetesApplier:
         )
         return str(text)
 
+    def create(
+        self,
+        manifest: Mapping[str, Any],
+        *,
+        field_manager: str = DEFAULT_FIELD_MANAGER,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Creates an object (``POST``); fails if it exists.
+
+        Args:
+            manifest: The object.
+            field_manager: The field manager recorded for its fields.
+            dry_run: Ask the server to check without creating.
+
+        Returns:
+            The created object as the server returned it.
+
+        Raises:
+            KubernetesError: It exists already (``reason == "AlreadyExists"``, 409) or another
+                API failure.
+            AuthorizationError: The credentials may not ``create`` it.
+            InvalidManifestError: The server refused it (422).
+
+        Example:
+            >>> lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            ...          "metadata": {"name": "rotation", "namespace": "apim"}}
+            >>> kube.create(lease)  # doctest: +SKIP
+        """
+        ref = _ref(manifest)
+        query = [("fieldManager", field_manager)]
+        if dry_run:
+            query.append(("dryRun", "All"))
+        _, data = self._call(
+            "POST",
+            collection_path(ref.api_version, ref.kind, ref.namespace),
+            verb="create",
+            resource=_resource_name(ref.api_version, ref.kind),
+            namespace=ref.namespace,
+            name=ref.name,
+            query=query,
+            body=dict(manifest),
+            content_type="application/json",
+        )
+        return dict(data)
+
+    def replace(
+        self,
+        manifest: Mapping[str, Any],
+        *,
+        field_manager: str = DEFAULT_FIELD_MANAGER,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Replaces an object (``PUT``); with ``metadata.resourceVersion`` set, only that version.
+
+        Optimistic concurrency: when someone changed the object since it was read, the server
+        answers 409 ``Conflict`` and nothing is written.
+
+        Args:
+            manifest: The whole object, usually as read and then changed.
+            field_manager: The field manager recorded for changed fields.
+            dry_run: Ask the server to check without writing.
+
+        Returns:
+            The object as the server stored it.
+
+        Raises:
+            KubernetesError: A newer version exists (``reason == "Conflict"``), the object is
+                gone (``NotFound``), or another API failure.
+            AuthorizationError: The credentials may not ``update`` it.
+            InvalidManifestError: The server refused it (422).
+
+        Example:
+            >>> lease["spec"]["holderIdentity"] = "me"  # doctest: +SKIP
+            >>> kube.replace(lease)  # doctest: +SKIP
+        """
+        ref = _ref(manifest)
+        query = [("fieldManager", field_manager)]
+        if dry_run:
+            query.append(("dryRun", "All"))
+        _, data = self._call(
+            "PUT",
+            _ref_path(ref),
+            verb="update",
+            resource=_resource_name(ref.api_version, ref.kind),
+            namespace=ref.namespace,
+            name=ref.name,
+            query=query,
+            body=dict(manifest),
+            content_type="application/json",
+        )
+        return dict(data)
+
+    def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        patch: Any,
+        *,
+        patch_type: str = "merge",
+        field_manager: str = DEFAULT_FIELD_MANAGER,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Patches an object with a JSON patch, a merge patch or a strategic merge patch.
+
+        Args:
+            api_version: ``v1`` or ``group/version``.
+            kind: The kind.
+            name: The object's name.
+            namespace: Its namespace.
+            patch: A list of RFC 6902 operations (``json``) or a partial object.
+            patch_type: ``json`` (RFC 6902), ``merge`` (RFC 7386) or ``strategic``.
+            field_manager: The field manager recorded for changed fields.
+            dry_run: Ask the server to check without writing.
+
+        Returns:
+            The patched object.
+
+        Raises:
+            ValueError: ``patch_type`` is not one of the three.
+            KubernetesError: A ``test`` operation failed (``Invalid``/``Conflict``), the object
+                is gone, or another API failure.
+            AuthorizationError: The credentials may not ``patch`` it.
+
+        Example:
+            >>> kube.patch("apps/v1", "Deployment", "gw1", "apim",
+            ...            {"spec": {"replicas": 3}})  # doctest: +SKIP
+        """
+        content_types = {
+            "json": "application/json-patch+json",
+            "merge": "application/merge-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+        }
+        if patch_type not in content_types:
+            raise ValueError(
+                f"patch_type must be one of {sorted(content_types)}, got {patch_type!r}"
+            )
+        if patch_type == "json" and not isinstance(patch, list):
+            raise ValueError("a json patch is a list of RFC 6902 operations")
+        ref = ObjectRef(api_version=api_version, kind=kind, name=name, namespace=namespace)
+        query = [("fieldManager", field_manager)]
+        if dry_run:
+            query.append(("dryRun", "All"))
+        _, data = self._call(
+            "PATCH",
+            _ref_path(ref),
+            verb="patch",
+            resource=_resource_name(api_version, kind),
+            namespace=namespace,
+            name=name,
+            query=query,
+            body=patch,
+            content_type=content_types[patch_type],
+        )
+        return dict(data)
+
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        resource_version: str | None = None,
+        timeout: float = 60.0,
+    ) -> Iterator[dict[str, Any]]:
+        """Watches objects; yields ``{"type": ADDED|MODIFIED|DELETED, "object": {...}}`` events.
+
+        Without ``resource_version`` it starts with an ``ADDED`` event per existing object. A
+        dropped connection is resumed from the last resourceVersion seen; when the server no
+        longer has that version (410 Gone) the watch starts over, so existing objects come
+        again as ``ADDED`` (as an informer's relist). Ends after ``timeout`` seconds, or when
+        the caller stops iterating.
+
+        Args:
+            api_version: ``v1`` or ``group/version``.
+            kind: The kind.
+            namespace: The namespace, or ``None`` for all namespaces.
+            label_selector: A label selector.
+            field_selector: A field selector, e.g. ``metadata.name=gw1``.
+            resource_version: Where to start (a list's resourceVersion).
+            timeout: Seconds to watch in all.
+
+        Yields:
+            The events, bookmarks left out.
+
+        Raises:
+            AuthorizationError: The credentials may not ``watch`` them.
+            ClusterUnreachableError: The connection kept dropping.
+            KubernetesError: Any other API failure.
+
+        Example:
+            >>> for event in kube.watch("v1", "Pod", "apim", timeout=30):  # doctest: +SKIP
+            ...     print(event["type"], event["object"]["metadata"]["name"])
+        """
+        deadline = time.monotonic() + timeout
+        base = []
+        if label_selector:
+            base.append(("labelSelector", label_selector))
+        if field_selector:
+            base.append(("fieldSelector", field_selector))
+        path = collection_path(api_version, kind, namespace)
+        resource = _resource_name(api_version, kind)
+        rv = resource_version
+        drops = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            window = max(1, int(remaining + 0.999))
+            query = [*base, ("watch", "true"), ("allowWatchBookmarks", "true")]
+            query.append(("timeoutSeconds", str(window)))
+            if rv:
+                query.append(("resourceVersion", rv))
+            try:
+                resp = self._watch_stream(
+                    path,
+                    query,
+                    read_timeout=window + 15.0,
+                    resource=resource,
+                    namespace=namespace or "",
+                )
+            except KubernetesError as exc:
+                if exc.code == 410:
+                    rv = None
+                    continue
+                raise
+            gone = False
+            try:
+                for line in _iter_lines(resp):
+                    event = json.loads(line)
+                    obj = event.get("object") or {}
+                    if event.get("type") == "ERROR":
+                        if obj.get("code") == 410:
+                            gone = True
+                            break
+                        raise KubernetesError(
+                            f"watch of {resource} failed: {obj.get('message')}", status=obj
+                        )
+                    new_rv = (obj.get("metadata") or {}).get("resourceVersion")
+                    if new_rv:
+                        rv = new_rv
+                    drops = 0
+                    if event.get("type") != "BOOKMARK":
+                        obj.setdefault("apiVersion", api_version)
+                        obj.setdefault("kind", kind)
+                        yield event
+                    if time.monotonic() >= deadline:
+                        resp.close()
+                        return
+            except GeneratorExit:
+                resp.close()  # the caller stopped early: do not reuse a half-read connection
+                raise
+            except KubernetesError:
+                resp.close()
+                raise
+            except Exception as exc:
+                resp.close()
+                drops += 1
+                if drops > 5:
+                    raise ClusterUnreachableError(
+                        f"the watch of {resource} kept dropping ({self.host})"
+                    ) from exc
+                continue
+            resp.release_conn()
+            if gone:
+                rv = None
+
     def delete(
         self,
         api_version: str,

@@ -18,6 +18,7 @@ from apim_selfhosted import (
     Gateway,
     InvalidManifestError,
     KubernetesApplier,
+    KubernetesError,
     Token,
 )
 from apim_selfhosted.render import render
@@ -257,3 +258,60 @@ def test_403_on_an_apply_that_creates_names_create(
         limited.apply([manifest])
     assert info.value.permission == "create configmaps"
     assert info.value.namespace == "apim"
+
+
+def test_create_replace_patch_and_watch(kube: KubernetesApplier) -> None:
+    kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apim"}}])
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "rotation", "namespace": "apim"},
+        "spec": {"holderIdentity": "a"},
+    }
+    created = kube.create(lease)
+    with pytest.raises(KubernetesError) as exists:
+        kube.create(lease)
+    assert exists.value.reason == "AlreadyExists"
+    mine = copy.deepcopy(created)
+    mine["spec"]["holderIdentity"] = "b"
+    replaced = kube.replace(mine)
+    assert replaced["spec"]["holderIdentity"] == "b"
+    stale = copy.deepcopy(created)  # still the first resourceVersion
+    stale["spec"]["holderIdentity"] = "c"
+    with pytest.raises(KubernetesError) as conflict:
+        kube.replace(stale)
+    assert conflict.value.reason == "Conflict"
+    patched = kube.patch(
+        "coordination.k8s.io/v1",
+        "Lease",
+        "rotation",
+        "apim",
+        [
+            {"op": "test", "path": "/spec/holderIdentity", "value": "b"},
+            {"op": "replace", "path": "/spec/holderIdentity", "value": "d"},
+        ],
+        patch_type="json",
+    )
+    assert patched["spec"]["holderIdentity"] == "d"
+    merged = kube.patch("v1", "Namespace", "apim", None, {"metadata": {"labels": {"x": "y"}}})
+    assert merged["metadata"]["labels"]["x"] == "y"
+    with pytest.raises(ValueError, match="patch_type"):
+        kube.patch("v1", "Namespace", "apim", None, {}, patch_type="yaml")
+
+    events = kube.watch(
+        "coordination.k8s.io/v1",
+        "Lease",
+        "apim",
+        field_selector="metadata.name=rotation",
+        timeout=10,
+    )
+    first = next(events)
+    assert (first["type"], first["object"]["spec"]["holderIdentity"]) == ("ADDED", "d")
+    kube.patch(
+        "coordination.k8s.io/v1", "Lease", "rotation", "apim", {"spec": {"holderIdentity": "e"}}
+    )
+    second = next(events)
+    assert (second["type"], second["object"]["spec"]["holderIdentity"]) == ("MODIFIED", "e")
+    events.close()
+    kube.delete("coordination.k8s.io/v1", "Lease", "rotation", "apim")
+    assert kube.get("coordination.k8s.io/v1", "Lease", "rotation", "apim") is None
