@@ -869,10 +869,89 @@ def spec_from_helm_values(
         "library's app.kubernetes.io labels instead of the chart's",
     )
 
-    result = _validated(spec, source="helm values")
+    try:
+        result = _validated(spec, source="helm values")
+    except SpecError as exc:
+        problems = [(_values_path(path), message) for path, message in exc.problems]
+        lines = "\n".join(f"  {path}: {message}" for path, message in problems)
+        raise SpecError(
+            f"helm values: not valid for the library:\n{lines}",
+            source="helm values",
+            problems=problems,
+        ) from exc
     report = ImportReport(source="helm values", issues=tuple(issues.items), token=token)
     logger.info("imported helm values: %d issue(s)", len(report.issues))
     return result, report
+
+
+_PVC = "gateway.configuration.backup.persistentVolumeClaim"
+# Spec field paths -> the values they come from, for error messages (longest prefix wins).
+_SPEC_TO_VALUES = {
+    "name": "fullnameOverride",
+    "replicas": "replicaCount",
+    "image.repository": "image.repository",
+    "image.tag": "image.tag",
+    "image.digest": "image.tag",
+    "image.pull_policy": "image.pullPolicy",
+    "image.pull_secrets": "imagePullSecrets",
+    "strategy": "gateway.deployment.strategy",
+    "termination_grace_period_seconds": "gateway.deployment.terminationGracePeriodSeconds",
+    "proxy": "gateway.deployment.network.proxy",
+    "host_aliases": "gateway.deployment.dns.hostAliases",
+    "pod_annotations": "gateway.deployment.annotations",
+    "gateway": "gateway.configuration.uri",
+    "gateway.name": "gateway.name",
+    "auth": "gateway.auth",
+    "auth.client_secret": "secret.existingSecretName",
+    "auth.secret_name": "secret.existingSecretName",
+    "config_backup": _PVC,
+    "config_backup.existing_claim": f"{_PVC}.existingName",
+    "config_backup.storage_class": f"{_PVC}.storageClassName",
+    "config_backup.access_mode": f"{_PVC}.accessMode",
+    "config_backup.size": f"{_PVC}.size",
+    "additional_settings": "gateway.configuration.additional",
+    "observability.std_logs.format": "observability.logs.std.format",
+    "observability.std_logs.level": "observability.logs.std.level",
+    "observability.local_logs": "observability.logs.local",
+    "observability.statsd": "observability.statsD",
+    "observability.statsd.tag_format": "observability.statsD.tagFormat",
+    "observability.opentelemetry": "observability.opentelemetry",
+    "tls": "security.tls",
+    "dapr": "dapr",
+    "dapr.log_level": "dapr.logging.level",
+    "service.type": "service.type",
+    "service.http_port": "service.ports.http",
+    "service.https_port": "service.ports.https",
+    "service.instance_sync_port": "service.ports.instance.synchronization",
+    "service.instance_heartbeat_port": "service.ports.instance.heartbeat",
+    "service.annotations": "service.annotations",
+    "service.load_balancer_ip": "service.loadBalancer.ip",
+    "service_account": "serviceAccount",
+    "probes.readiness": "probes.readiness",
+    "probes.liveness": "probes.liveness",
+    "probes.startup": "probes.startup",
+    "resources": "resources",
+    "high_availability.max_unavailable": "highAvailability.disruption.maximumUnavailable",
+    "high_availability.when_unsatisfiable": "highAvailability.podTopologySpread.whenUnsatisfiable",
+    "priority_class_name": "priorityClassName",
+    "node_selector": "nodeSelector",
+    "tolerations": "tolerations",
+    "affinity": "affinity",
+    "security_context": "securityContext / podSecurityContext",
+    "common_labels": "commonLabels",
+}
+
+
+def _values_path(spec_path: str) -> str:
+    """The values path a spec field came from (the spec path itself when unknown)."""
+    candidates = [
+        key
+        for key in _SPEC_TO_VALUES
+        if spec_path == key or spec_path.startswith((key + ".", key + "["))
+    ]
+    if not candidates:
+        return spec_path
+    return _SPEC_TO_VALUES[max(candidates, key=len)]
 
 
 # ---------------------------------------------------------------------------------------------

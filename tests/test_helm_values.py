@@ -330,3 +330,16 @@ def test_merging_does_not_change_the_callers_values() -> None:
 def test_not_a_mapping_is_refused() -> None:
     with pytest.raises(SpecError, match="must be a mapping"):
         spec_from_helm_values(["x"], release_name="r", namespace="n")  # type: ignore[arg-type]
+
+
+def test_values_the_library_refuses_are_named_by_their_values_path() -> None:
+    values = _values(
+        service={"type": "ExternalName"},
+        observability={"logs": {"std": {"level": "verbose"}}},
+        dapr={"enabled": True, "logging": {"level": "trace"}},
+    )
+    with pytest.raises(SpecError) as info:
+        _import(values)
+    paths = [path for path, _ in info.value.problems]
+    assert paths == ["observability.logs.std.level", "service.type", "dapr.logging.level"]
+    assert "'ClusterIP', 'NodePort' or 'LoadBalancer'" in str(info.value)
