@@ -671,3 +671,53 @@ def test_label_selected_lists_follow_label_changes_and_deletes(store: Store) -> 
     assert names == ["a"]
     store.delete(CM, "default", "a")
     assert store.list(CM, None, label_selector="app=db")[0] == []
+
+
+def test_marking_for_deletion_bumps_generation(store: Store) -> None:
+    """Setting deletionTimestamp on an object with finalizers bumps metadata.generation."""
+    body = _deploy("web")
+    body["metadata"]["finalizers"] = ["example.com/hold"]
+    store.create(DEPLOY, body)
+    marked = store.delete(DEPLOY, "default", "web")
+    assert marked["metadata"]["generation"] == 2
+
+
+def test_update_cannot_change_deletion_timestamp_or_uid(store: Store) -> None:
+    obj = store.create(CM, _cm("a"))
+    obj["metadata"]["deletionTimestamp"] = "2000-01-01T00:00:00Z"
+    out = store.update(CM, obj)
+    assert "deletionTimestamp" not in out["metadata"]
+    out["metadata"]["uid"] = "someone-else"
+    with pytest.raises(ApiError) as err:
+        store.update(CM, out)
+    assert err.value.code == 409
+
+
+def test_watch_field_selector_sees_deletes(store: Store) -> None:
+    store.create(CM, _cm("a"))
+    store.create(CM, _cm("b"))
+    w = store.watch(
+        CM, None, resource_version=store.resource_version, field_selector="metadata.name=b"
+    )
+    store.delete(CM, "default", "a")
+    store.delete(CM, "default", "b")
+    ev = w.next(1)
+    assert ev is not None
+    assert (ev["type"], ev["object"]["metadata"]["name"]) == ("DELETED", "b")
+    assert w.next(0.01) is None
+    w.close()
+
+
+def test_cluster_scoped_objects_ignore_namespace(store: Store) -> None:
+    ns = store.create(NS, {"metadata": {"name": "x", "namespace": "default"}})
+    assert "namespace" not in ns["metadata"]
+    assert store.get(NS, "whatever", "x")["metadata"]["name"] == "x"
+
+
+def test_dry_run_delete_of_a_namespace_keeps_its_content(store: Store) -> None:
+    store.create(NS, {"metadata": {"name": "team"}})
+    store.create(CM, _cm("a", "team"))
+    out = store.delete(NS, None, "team", dry_run=True)
+    assert out["metadata"]["deletionTimestamp"]
+    assert store.get(NS, None, "team")["status"]["phase"] == "Active"
+    assert len(store.list(CM, "team")[0]) == 1
