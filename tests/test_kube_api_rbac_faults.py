@@ -270,3 +270,21 @@ def test_self_subject_access_review(kube: KubeEmulator) -> None:
     assert allowed("patch", "team-a")
     assert not allowed("delete", "team-a")
     assert not allowed("patch", "team-b")
+
+
+def test_tokens_never_reach_the_logs(kube: KubeEmulator, caplog: pytest.LogCaptureFixture) -> None:
+    """No log record of the emulator, at any level, contains a bearer token."""
+    caplog.set_level("DEBUG", logger="apim_selfhosted")
+    user = kube.add_user(
+        "logged",
+        namespace="team-a",
+        rules=[{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+    )
+    core = client.CoreV1Api(kube.api_client(user="logged"))
+    with pytest.raises(ApiException):
+        core.read_namespaced_config_map("absent", "team-a")
+    with pytest.raises(ApiException):
+        core.list_namespace()
+    text = caplog.text
+    assert user.token.get_secret_value() not in text
+    assert kube.admin_token.get_secret_value() not in text
