@@ -265,3 +265,23 @@ def test_auth_can_i_uses_self_subject_access_review(kubectl: Kubectl) -> None:
     assert can_i("delete", "pods") == "no"
     assert can_i("get", "pods", "-n", "kube-system") == "no"
     assert kubectl("auth", "can-i", "delete", "pods").stdout.strip() == "yes"
+
+
+def test_client_side_diff_and_server_dry_run(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", stdin=_manifest("dry"))
+    same = kubectl("diff", "-f", "-", stdin=_manifest("dry"), check=False)
+    assert same.returncode == 0, same.stderr
+    changed = kubectl("diff", "-f", "-", stdin=_manifest("dry", replicas=4), check=False)
+    assert changed.returncode == 1, changed.stderr
+    assert "+  replicas: 4" in changed.stdout
+    preview = kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--dry-run=server",
+        "-f",
+        "-",
+        stdin=_manifest("dry", replicas=4),
+    )
+    assert "(server dry run)" in preview.stdout
+    assert kubectl.json("get", "deployment", "dry")["spec"]["replicas"] == 2
