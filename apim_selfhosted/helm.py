@@ -377,7 +377,9 @@ def spec_from_helm_values(
     v = _merge(CHART_DEFAULTS, values)
 
     def user(path: str) -> Any:
-        return _get(values, path)
+        """The user's value at ``path`` when it differs from the chart's default, else None."""
+        given = _get(values, path)
+        return None if given == _get(CHART_DEFAULTS, path) else given
 
     def fail(path: str, message: str) -> SpecError:
         return SpecError(
@@ -739,9 +741,7 @@ def spec_from_helm_values(
         statsd["endpoint"] = _text(_get(v, f"{sd}.endpoint"))
         statsd["sampling"] = _get(v, f"{sd}.sampling")
         statsd["tag_format"] = _get(v, f"{sd}.tagFormat")
-    elif user(sd) and any(
-        user(f"{sd}.{k}") is not None for k in ("endpoint", "sampling", "tagFormat")
-    ):
+    elif any(user(f"{sd}.{k}") is not None for k in ("endpoint", "sampling", "tagFormat")):
         issues.ignored(sd, "StatsD is not enabled")
     obs["statsd"] = statsd
     spec["observability"] = obs

@@ -343,3 +343,15 @@ def test_values_the_library_refuses_are_named_by_their_values_path() -> None:
     paths = [path for path, _ in info.value.problems]
     assert paths == ["observability.logs.std.level", "service.type", "dapr.logging.level"]
     assert "'ClusterIP', 'NodePort' or 'LoadBalancer'" in str(info.value)
+
+
+def test_helm_get_values_all_gives_the_same_spec_as_the_users_values() -> None:
+    """``helm get values --all`` prints every value, defaults included: same spec, no noise."""
+    from apim_selfhosted.helm import CHART_DEFAULTS, _merge
+
+    values = yaml.safe_load((FIXTURES / "production.values.yaml").read_text())
+    spec, report = _import(values)
+    everything = _merge(CHART_DEFAULTS, values)
+    spec_all, report_all = _import(everything)
+    assert spec_all == spec
+    assert [i.path for i in report_all.issues] == [i.path for i in report.issues]
