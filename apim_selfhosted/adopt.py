@@ -1247,6 +1247,17 @@ def _read_labels(c: _Found) -> None:
     dspec = c.dspec
     template = c.template
     spec = c.spec
+    release = (meta.get("annotations") or {}).get("meta.helm.sh/release-name")
+    if release:
+        release_ns = (meta.get("annotations") or {}).get("meta.helm.sh/release-namespace", "")
+        issues.approximated(
+            _where(dep, "metadata.annotations.meta.helm.sh/release-name"),
+            f"this gateway is Helm release {release!r} ({release_ns}): once deploy has taken "
+            "the objects over, stop running helm upgrade for it, and do not helm uninstall it "
+            "(that deletes objects the library now manages); delete the release's record "
+            f"(Secrets sh.helm.release.v1.{release}.v*) instead",
+            severity="warning",
+        )
     ours = [o for o in objs if o.get("kind") in {"Deployment", "Service", "ConfigMap"}]
     common = _labels_common(ours)
     if common:

@@ -179,9 +179,13 @@ def test_a_portal_made_gateway_is_adopted_and_the_report_tells_the_truth(
 
 def test_a_chart_made_gateway_is_adopted(emulator: KubeEmulator, kube: KubernetesApplier) -> None:
     namespace = "apim"
-    chart_text = (FIXTURES / "helm" / "token.chart.yaml").read_text()
+    objects = list(yaml.safe_load_all((FIXTURES / "helm" / "token.chart.yaml").read_text()))
+    for obj in objects:  # what helm install adds to every object it creates
+        obj["metadata"].setdefault("annotations", {}).update(
+            {"meta.helm.sh/release-name": "edge", "meta.helm.sh/release-namespace": namespace}
+        )
     _namespace(emulator, namespace)
-    _kubectl(emulator, "apply", "-f", "-", stdin=chart_text)
+    _kubectl(emulator, "apply", "-f", "-", stdin=yaml.safe_dump_all(objects))
     name = "edge-azure-api-management-gateway"
 
     result = adopt(kube, namespace=namespace, name=name, **IDS)
@@ -209,6 +213,8 @@ def test_a_chart_made_gateway_is_adopted(emulator: KubeEmulator, kube: Kubernete
     assert actions[("Service", name)] == "replaced"
     assert actions[("Service", f"{name}-instance-discovery")] == "taken-over"
     assert actions[("Secret", name)] == "left-alone"
+    (helm,) = result.report.by_path(f"Deployment/{name}: metadata.annotations")
+    assert "helm uninstall" in helm.message
 
 
 def test_adopting_a_missing_deployment_says_so(kube: KubernetesApplier) -> None:
