@@ -446,7 +446,7 @@ def test_scaling_up_and_down(store: Store, ctl: Controllers) -> None:
     assert rs["spec"]["replicas"] == 0
     scaling = store.list(EVENT, NS, field_selector="reason=ScalingReplicaSet")[0]
     messages = {e["message"] for e in scaling}
-    assert f"Scaled down replica set {rs['metadata']['name']} from 2 to 0" in messages
+    assert f"Scaled down replica set {rs['metadata']['name']} to 0 from 2" in messages
 
 
 def test_min_ready_seconds_delays_availability(store: Store, ctl: Controllers) -> None:

@@ -820,7 +820,7 @@ class Controllers:
                 d,
                 "Normal",
                 "ScalingReplicaSet",
-                f"Scaled {direction} replica set {rs['metadata']['name']} from {old} to {replicas}",
+                f"Scaled {direction} replica set {rs['metadata']['name']} to {replicas} from {old}",
                 component="deployment-controller",
             )
         return stored
@@ -974,7 +974,7 @@ class Controllers:
                     d,
                     "Normal",
                     "ScalingReplicaSet",
-                    f"Scaled up replica set {new_rs['metadata']['name']} from 0 to {initial}",
+                    f"Scaled up replica set {new_rs['metadata']['name']} to {initial} from 0",
                     component="deployment-controller",
                 )
 
