@@ -1761,6 +1761,14 @@ class Controllers:
                     component="kubelet",
                     field_path=f"spec.containers{{{c.name}}}",
                 )
+                self._event(
+                    pod,
+                    "Warning",
+                    "Failed",
+                    "Error: ErrImagePull",
+                    component="kubelet",
+                    field_path=f"spec.containers{{{c.name}}}",
+                )
                 c.waiting = ("ErrImagePull", message)
             rt.stage = "pull_error"
             rt.due = time.monotonic() + max(self.ready_delay, 0.05)
