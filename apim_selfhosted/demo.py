@@ -60,9 +60,9 @@ __all__ = ["DemoResult", "DemoStep", "StandIns", "find_example_spec", "run_demo"
 #: How far the demo moves API Management's clock: a 29-day token then has 6 days left, inside
 #: the production profile's 7-day horizon.
 FAST_FORWARD = timedelta(days=23)
-#: The image the demo breaks the gateway with: the same release from a registry mirror whose
-#: pods never become ready (the emulator is told so).
-BROKEN_REPOSITORY = "contosoregistry.azurecr.io/azure-api-management/gateway"
+#: The image tag the demo "upgrades" to on purpose: the emulator is told that its pods never
+#: become ready (as with a broken build or a readiness probe that cannot pass).
+BROKEN_TAG = "2.11.2"
 
 #: The gateway's location in API Management (``locationData.name``).
 LOCATION = "demo-cluster"
@@ -359,7 +359,7 @@ def run_demo(
 
     started = time.monotonic()
     spec, source = _load_spec(find_example_spec(spec_path))
-    printer = _Printer(out, total=12)
+    printer = _Printer(out, total=13)
     steps: list[DemoStep] = []
     printer.line("apim-selfhosted demo: deploy, verify and rotate a self-hosted gateway")
     printer.line("against local stand-ins of Azure API Management and Kubernetes.")
@@ -644,9 +644,9 @@ class _Flow:
 
         title = "deploy a never-ready image, roll back"
         started = time.monotonic()
-        image = self.spec.image.model_copy(update={"repository": BROKEN_REPOSITORY})
+        image = self.spec.image.model_copy(update={"tag": BROKEN_TAG})
         broken = self.spec.model_copy(update={"image": image})
-        self.p.heading("Break it on purpose (2): an image whose pods never become ready")
+        self.p.heading("Break it on purpose (2): upgrade to an image whose pods never become ready")
         self.emulator.script_pods(image=broken.image.reference, never_ready=True)
         self.p.detail(f"image {broken.image.reference}: the emulator keeps its pods not Ready")
         counter = self.counter()
@@ -678,16 +678,45 @@ class _Flow:
             live = self.kube.get("apps/v1", "Deployment", self.spec.base_name, self.spec.namespace)
             running = live["spec"]["template"]["spec"]["containers"][0]["image"] if live else "?"
             self.p.detail(f"after the rollback the Deployment runs {running}")
-            self.p.detail(f"verify: {report.status}")
+            self.p.detail(
+                "the rollback restored the pod template; the other objects still carry the "
+                "failed upgrade's labels, which verify reports:"
+            )
+            self.p.detail(str(report))
+            serving = all(report.check(name).status == "ok" for name in ("rollout", "pods"))
             ok = (
                 not result.ok
                 and result.rolled_back
                 and minimum >= before >= 1
-                and report.ok
+                and serving
                 and running == self.spec.image.reference
             )
             reason = result.rollout.outcome if result.rollout else "no rollout"
             self.record(title, ok, f"failed ({reason}), rolled back", started)
+
+        self.guarded(title, started, run)
+        self.redeploy()
+
+    def redeploy(self) -> None:
+        from apim_selfhosted.steps import deploy
+
+        title = "re-deploy the last good spec"
+        started = time.monotonic()
+        self.p.heading("Re-deploy the last good spec (what verify advises)")
+
+        def run() -> None:
+            result = deploy(
+                self.spec,
+                management=self.management,
+                kube=self.kube,
+                timeout=60,
+                location=LOCATION,
+                now=self.apim.now(),
+                on_event=self.p.event,
+            )
+            self.p.detail(str(result))
+            status = result.verify.status if result.verify is not None else "not verified"
+            self.record(title, result.ok and status == "ok", f"verify {status}", started)
 
         self.guarded(title, started, run)
 

@@ -30,7 +30,7 @@ BIN = Path(sys.executable).parent
 KUBECTL = str(BIN / "kubectl")
 
 KEY_LINES = (
-    "[1/12] Start the stand-ins",
+    "[1/13] Start the stand-ins",
     "created: gateway contoso-apim/edge-gw-westeurope",
     "0 error(s), 0 warning(s), 0 info(s)",
     "+ Deployment apim-gateway/edge-gw",
@@ -131,6 +131,7 @@ def test_every_step_ends_as_expected(demo_run: tuple[DemoResult, str, _Inspector
         "verify after the rotation",
         "deploy refuses a spec with lint errors",
         "deploy a never-ready image, roll back",
+        "re-deploy the last good spec",
     ]
     outcomes = {step.title: step.outcome for step in result.steps}
     assert outcomes["verify the deployment"].startswith("ok")
@@ -138,6 +139,7 @@ def test_every_step_ends_as_expected(demo_run: tuple[DemoResult, str, _Inspector
     assert "token" in outcomes["verify again"]
     assert outcomes["rotate the token (zero downtime)"].startswith("rotated")
     assert outcomes["deploy a never-ready image, roll back"].endswith("rolled back")
+    assert outcomes["re-deploy the last good spec"] == "verify ok"
 
 
 def test_output_shows_the_flow_and_a_summary(
@@ -147,12 +149,21 @@ def test_output_shows_the_flow_and_a_summary(
     for line in KEY_LINES:
         assert line in output, line
     summary = output[output.index("Summary") :]
-    assert summary.count("\n  ok    ") == 12
+    assert summary.count("\n  ok    ") == 13
     assert "wall time" in summary
     # The order of the story.
     positions = [
         output.index(marker)
-        for marker in ("[2/12]", "[4/12]", "[5/12]", "[8/12]", "[9/12]", "[12/12]", "Summary")
+        for marker in (
+            "[2/13]",
+            "[4/13]",
+            "[5/13]",
+            "[8/13]",
+            "[9/13]",
+            "[12/13]",
+            "[13/13]",
+            "Summary",
+        )
     ]
     assert positions == sorted(positions)
 
