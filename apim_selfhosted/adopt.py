@@ -1359,10 +1359,18 @@ def _read_services(c: _Found) -> None:
             elif p.get("targetPort") in ("dc-heartbeat", 4291):
                 spec["service"]["instance_heartbeat_port"] = p.get("port", 4291)
     for svc in by_kind.get("Service", []):
-        if svc is not live_svc and svc is not discovery:
+        if svc is live_svc or svc is discovery:
+            continue
+        if any(svc is other for other in services):
             issues.unsupported(
-                _where(svc), "this Service does not select the gateway pods; left out"
+                _where(svc),
+                "a further Service for the gateway pods; the library renders one live-traffic "
+                "and one discovery Service, so this one is left out (and left alone)",
             )
+        elif c.live:
+            continue  # a live namespace holds other workloads' Services: not ours to report
+        else:
+            issues.unsupported(_where(svc), "this Service selects no gateway pod; left out")
 
 
 def _read_extras(c: _Found, spread: list[Any]) -> None:

@@ -294,3 +294,32 @@ def test_unknown_auth_settings_are_kept_as_additional_settings() -> None:
     assert spec.additional_settings == {
         "config.service.auth.tokenAudience": "https://azure-api.cn/"
     }
+
+
+def test_a_second_service_for_the_gateway_is_reported() -> None:
+    docs = list(yaml.safe_load_all(_read("portal-v2.yaml")))
+    docs.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "edge-west-nodeport"},
+            "spec": {
+                "type": "NodePort",
+                "ports": [{"port": 80, "targetPort": 8080}],
+                "selector": {"app": "edge-west"},
+            },
+        }
+    )
+    docs.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "unrelated"},
+            "spec": {"ports": [{"port": 80}], "selector": {"app": "other"}},
+        }
+    )
+    _, report = spec_from_manifests(yaml.safe_dump_all(docs), **IDS)
+    (extra,) = report.by_path("Service/edge-west-nodeport")
+    assert "further Service" in extra.message
+    (other,) = report.by_path("Service/unrelated")
+    assert "selects no gateway pod" in other.message
