@@ -206,3 +206,28 @@ def test_dropped_watch_ends_the_stream(kube_emulator_module: KubeEmulator, ns: s
     thread.join(10)
     assert not thread.is_alive()
     assert result == [[]]
+
+
+def test_a_client_that_hangs_up_ends_its_watch(kube_emulator_module: KubeEmulator, ns: str) -> None:
+    """When the client closes the connection, the server ends the watch (no leaked stream)."""
+    import http.client
+    import ssl
+    from urllib.parse import urlsplit
+
+    kube = kube_emulator_module
+    url = urlsplit(kube.url)
+    context = ssl.create_default_context(cadata=(kube.ca_pem or b"").decode())
+    conn = http.client.HTTPSConnection(url.hostname or "", url.port, context=context)
+    conn.request(
+        "GET",
+        f"/api/v1/namespaces/{ns}/configmaps?watch=1&timeoutSeconds=60",
+        headers={"Authorization": f"Bearer {kube.admin_token.get_secret_value()}"},
+    )
+    assert conn.getresponse().status == 200
+    assert kube.open_watches("configmaps", namespace=ns) == 1
+    conn.close()
+    for _ in range(100):  # the server notices within its idle check (about 2 s)
+        if kube.open_watches("configmaps", namespace=ns) == 0:
+            break
+        threading.Event().wait(0.1)
+    assert kube.open_watches("configmaps", namespace=ns) == 0

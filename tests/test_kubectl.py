@@ -285,3 +285,38 @@ def test_client_side_diff_and_server_dry_run(kubectl: Kubectl) -> None:
     )
     assert "(server dry run)" in preview.stdout
     assert kubectl.json("get", "deployment", "dry")["spec"]["replicas"] == 2
+
+
+def test_get_watch_prints_rows_as_they_change(kubectl: Kubectl) -> None:
+    """`kubectl get -w` receives each change as a one-row Table and prints it."""
+    assert KUBECTL is not None
+    kubectl("apply", "--server-side", "-f", "-", stdin=_manifest("watched", replicas=1))
+    kubectl("rollout", "status", "deployment/watched", "--timeout=30s")
+    proc = subprocess.Popen(
+        [
+            KUBECTL,
+            "--kubeconfig",
+            str(kubectl.kube.kubeconfig_path),
+            "get",
+            "deployment",
+            "watched",
+            "-w",
+            "--output-watch-events",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=kubectl.env,
+    )
+    try:
+        assert proc.stdout is not None
+        header = proc.stdout.readline()
+        first = proc.stdout.readline()
+        kubectl("scale", "deployment/watched", "--replicas=2")
+        changed = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert header.split()[:3] == ["EVENT", "NAME", "READY"]
+    assert first.split()[:3] == ["ADDED", "watched", "1/1"]
+    assert changed.split()[:2] == ["MODIFIED", "watched"]

@@ -467,6 +467,18 @@ class KubeEmulator:
         """
         return self.api.drop_watches(resource, namespace)
 
+    def open_watches(self, resource: str | None = None, *, namespace: str | None = None) -> int:
+        """How many watch streams are open (a client that hangs up is noticed within ~2 s).
+
+        Args:
+            resource: Only watches of this resource.
+            namespace: Only watches of this namespace.
+
+        Returns:
+            The number of open watches.
+        """
+        return self.api.open_watches(resource, namespace)
+
     # --- counting ----------------------------------------------------------------------------
 
     @property

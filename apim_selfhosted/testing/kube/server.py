@@ -19,6 +19,7 @@ import contextlib
 import copy
 import json
 import logging
+import select
 import ssl
 import threading
 import time
@@ -51,6 +52,8 @@ _PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
     "application/apply-patch+cbor": "apply-cbor",
 }
+_IDLE_CHECK = 2.0
+"""Seconds between checks that an idle watch's client is still connected."""
 _SSAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 _VIRTUAL_GROUPS = ("authorization.k8s.io/v1",)
 _BODY_TYPES = ("application/json", "application/yaml", "")
@@ -325,6 +328,15 @@ class ApiServer:
         for w in targets:
             w.close()
         return len(targets)
+
+    def open_watches(self, resource: str | None = None, namespace: str | None = None) -> int:
+        """How many watch streams are open (of ``resource``, in ``namespace``)."""
+        with self._lock:
+            return sum(
+                1
+                for w in self._watches
+                if resource in (None, w.rt.plural, w.rt.key) and namespace in (None, w.namespace)
+            )
 
     def stop(self) -> None:
         """Ends every open watch (server shutdown)."""
@@ -695,31 +707,54 @@ class ApiServer:
         with self._lock:
             self._watches.add(watch)
 
+        as_table = _TABLE in req.headers.get("accept", "")
+        include = req.q("includeObject", "Metadata") or "Metadata"
+
+        def encode(event: dict[str, Any]) -> bytes:
+            if as_table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                # kubectl get -w: each object as a one-row Table, as the server prints them
+                from apim_selfhosted.testing.kube.tables import table
+
+                obj = event["object"]
+                event = {
+                    "type": event["type"],
+                    "object": table(
+                        rt,
+                        [obj],
+                        obj["metadata"].get("resourceVersion", ""),
+                        include=include,
+                        now=self.store.now(),
+                    ),
+                }
+            return _dumps(event) + b"\n"
+
         def events() -> Iterator[bytes]:
             deadline = time.monotonic() + timeout
             next_bookmark = time.monotonic() + self.bookmark_interval
             try:
                 if send_initial:
                     for obj in initial:
-                        yield _dumps({"type": "ADDED", "object": obj}) + b"\n"
+                        yield encode({"type": "ADDED", "object": obj})
                     end = watch.bookmark()
                     end["object"]["metadata"]["resourceVersion"] = rv
                     end["object"]["metadata"]["annotations"] = {"k8s.io/initial-events-end": "true"}
-                    yield _dumps(end) + b"\n"
+                    yield encode(end)
                 while not watch.closed and not self._stopping.is_set():
                     now = time.monotonic()
                     if now >= deadline:
                         return
                     wait = min(deadline, next_bookmark if bookmarks else deadline) - now
-                    event = watch.next(max(wait, 0.0))
+                    event = watch.next(min(max(wait, 0.0), _IDLE_CHECK))
                     if event is None:
                         if watch.closed:
                             return
                         if bookmarks and time.monotonic() >= next_bookmark:
                             next_bookmark = time.monotonic() + self.bookmark_interval
-                            yield _dumps(watch.bookmark()) + b"\n"
+                            yield encode(watch.bookmark())
+                        else:
+                            yield b""  # idle: lets the handler notice a client that went away
                         continue
-                    yield _dumps(event) + b"\n"
+                    yield encode(event)
             finally:
                 watch.close()
                 with self._lock:
@@ -1331,6 +1366,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         try:
             for chunk in response.stream:
+                if not chunk:
+                    if self._client_gone():
+                        break
+                    continue
                 self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
@@ -1341,6 +1380,18 @@ class _Handler(BaseHTTPRequestHandler):
             close = getattr(response.stream, "close", None)
             if close is not None:
                 close()
+
+    def _client_gone(self) -> bool:
+        """Whether the client of a streaming response hung up.
+
+        While it waits for a watch stream a client sends nothing, so a readable socket means
+        it closed the connection (EOF or a TLS close_notify).
+        """
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve  # noqa: N815
 
