@@ -46,7 +46,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 import re
@@ -643,46 +642,7 @@ def render_rotator(
     ]
 
 
-# ------------------------------------------------------------------------------ API helpers
-# KubernetesApplier has no public create/replace/watch-until yet (asked in REQUESTS.md); these
-# use its request seam so that errors map to the library's tree like every other call.
-
-
-def _lease_path(namespace: str, name: str | None = None) -> str:
-    from apim_selfhosted.kube import collection_path
-
-    path = collection_path(_LEASE_API, "Lease", namespace)
-    return f"{path}/{name}" if name else path
-
-
-def _create(kube: KubernetesApplier, manifest: Mapping[str, Any]) -> dict[str, Any]:
-    meta = manifest["metadata"]
-    _, data = kube._call(  # until KubernetesApplier offers it
-        "POST",
-        _lease_path(meta["namespace"]),
-        verb="create",
-        resource="leases.coordination.k8s.io",
-        namespace=meta["namespace"],
-        name=meta["name"],
-        body=dict(manifest),
-        content_type="application/json",
-    )
-    return dict(data)
-
-
-def _replace(kube: KubernetesApplier, manifest: Mapping[str, Any]) -> dict[str, Any]:
-    meta = manifest["metadata"]
-    _, data = kube._call(  # until KubernetesApplier offers it
-        "PUT",
-        _lease_path(meta["namespace"], meta["name"]),
-        verb="update",
-        resource="leases.coordination.k8s.io",
-        namespace=meta["namespace"],
-        name=meta["name"],
-        body=dict(manifest),
-        content_type="application/json",
-    )
-    return dict(data)
+# ------------------------------------------------------------------------------ waiting
 
 
 def _wait_for_pods(
@@ -693,67 +653,28 @@ def _wait_for_pods(
     *,
     timeout: float,
 ) -> bool:
-    """Lists the pods, then watches them until ``done(pods)`` or ``timeout``; True when done."""
-    from apim_selfhosted.kube import collection_path
+    """Lists the pods, then watches them until ``done(pods)`` or ``timeout``; True when done.
 
-    deadline = time.monotonic() + timeout
-    path = collection_path("v1", "Pod", namespace)
-    while True:
-        _, data = kube._call(  # until KubernetesApplier offers it
-            "GET",
-            path,
-            verb="list",
-            resource="pods",
-            namespace=namespace,
-            query=[("labelSelector", selector)],
-        )
-        pods = {p["metadata"]["name"]: p for p in data.get("items") or []}
+    The pods known from the list stay known until the watch reports them deleted, so ``done``
+    never sees fewer pods than exist (a pod deleted between the list and the watch is caught
+    by one last list at the end).
+    """
+    pods = {
+        p["metadata"]["name"]: p
+        for p in kube.list_objects("v1", "Pod", namespace, label_selector=selector)
+    }
+    if done(list(pods.values())):
+        return True
+    for event in kube.watch("v1", "Pod", namespace, label_selector=selector, timeout=timeout):
+        obj = event.get("object") or {}
+        name = (obj.get("metadata") or {}).get("name")
+        if event.get("type") == "DELETED":
+            pods.pop(name, None)
+        else:
+            pods[name] = obj
         if done(list(pods.values())):
             return True
-        rv = str((data.get("metadata") or {}).get("resourceVersion") or "")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        window = max(1, int(remaining) + 1)
-        try:
-            resp = kube._watch_stream(  # until KubernetesApplier offers it
-                path,
-                [
-                    ("labelSelector", selector),
-                    ("watch", "true"),
-                    ("resourceVersion", rv),
-                    ("timeoutSeconds", str(window)),
-                ],
-                read_timeout=window + 5.0,
-                resource="pods",
-                namespace=namespace,
-            )
-        except KubernetesError as exc:
-            if exc.code == 410:
-                continue  # too old: list again
-            raise
-        try:
-            from apim_selfhosted.kube import _iter_lines
-
-            for line in _iter_lines(resp):
-                event = json.loads(line)
-                obj = event.get("object") or {}
-                kind = event.get("type")
-                if kind == "ERROR":
-                    break
-                pod_name = (obj.get("metadata") or {}).get("name")
-                if kind == "DELETED":
-                    pods.pop(pod_name, None)
-                elif kind in ("ADDED", "MODIFIED"):
-                    pods[pod_name] = obj
-                if done(list(pods.values())):
-                    return True
-                if time.monotonic() > deadline:
-                    return False
-        finally:
-            resp.release_conn()
-        if time.monotonic() > deadline:
-            return False
+    return done(kube.list_objects("v1", "Pod", namespace, label_selector=selector))
 
 
 # ------------------------------------------------------------------------------ the Lease
@@ -802,7 +723,7 @@ def _acquire_lease(
     live = kube.get(_LEASE_API, "Lease", name, namespace)
     if live is None:
         try:
-            return _create(kube, body), None
+            return kube.create(body, field_manager=ROTATOR_FIELD_MANAGER), None
         except KubernetesError as exc:
             if exc.code != 409:
                 raise
@@ -821,7 +742,7 @@ def _acquire_lease(
         1 if holder and holder != identity else 0
     )
     try:
-        return _replace(kube, body), None
+        return kube.replace(body, field_manager=ROTATOR_FIELD_MANAGER), None
     except KubernetesError as exc:
         if exc.code != 409:
             raise
@@ -841,7 +762,7 @@ def _release_lease(kube: KubernetesApplier, lease: Mapping[str, Any]) -> None:
     spec["leaseDurationSeconds"] = 1
     body["spec"] = spec
     try:
-        _replace(kube, body)
+        kube.replace(body, field_manager=ROTATOR_FIELD_MANAGER)
     except KubernetesError as exc:
         # Someone took an expired lease over, or it was deleted: theirs now.
         logger.warning("could not release the rotation lease: %s", exc)
@@ -957,7 +878,7 @@ def _hand_back_fields(kube: KubernetesApplier, spec: DeploymentSpec) -> bool:
     ownership (it rewrites ``metadata.managedFields`` with a JSON patch guarded by the
     resourceVersion). Returns whether anything was handed back.
     """
-    from apim_selfhosted.kube import DEFAULT_FIELD_MANAGER, object_path
+    from apim_selfhosted.kube import DEFAULT_FIELD_MANAGER
 
     live = kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
     if live is None:
@@ -991,16 +912,14 @@ def _hand_back_fields(kube: KubernetesApplier, spec: DeploymentSpec) -> bool:
         {"op": "replace", "path": "/metadata/managedFields", "value": new_entries},
     ]
     try:
-        kube._call(  # until KubernetesApplier offers it
-            "PATCH",
-            object_path(live),
-            verb="patch",
-            resource="deployments.apps",
-            namespace=spec.namespace,
-            name=spec.base_name,
-            query=[("fieldManager", ROTATOR_FIELD_MANAGER)],
-            body=patch,
-            content_type="application/json-patch+json",
+        kube.patch(
+            "apps/v1",
+            "Deployment",
+            spec.base_name,
+            spec.namespace,
+            patch,
+            patch_type="json",
+            field_manager=ROTATOR_FIELD_MANAGER,
         )
     except KubernetesError as exc:
         # Changed meanwhile: leave ownership as it is (a later deploy may need force).

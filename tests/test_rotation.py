@@ -502,6 +502,13 @@ def test_deploy_after_a_rotation_keeps_the_new_token(env: Env) -> None:
     assert first.ok, str(first)
     rotated = rotate(spec, management=env.management, kube=env.kube, force=True, timeout=30)
     assert rotated.outcome == "rotated", str(rotated)
+    # The token reference was handed back to deploy's field manager (as kubectl migrates
+    # ownership): the rotator keeps no fields of a Deployment that deploy made.
+    live = env.kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
+    assert live is not None
+    managers = {e["manager"] for e in live["metadata"]["managedFields"]}
+    assert "apim-selfhosted-rotator" not in managers, managers
+    assert "apim-selfhosted" in managers
     again = deploy(
         spec, management=env.management, kube=env.kube, timeout=30, allow_lint_errors=True
     )
@@ -535,12 +542,6 @@ def test_deploy_with_a_new_image_tag_after_a_rotation(env: Env) -> None:
     assert secret["metadata"]["labels"]["app.kubernetes.io/version"] == "2.11.2"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KubeEmulator ignores managedFields sent in an update/patch; kube-apiserver honours "
-    "them (how kubectl migrates field ownership), which rotation uses to hand the token "
-    "reference back to deploy's field manager (reported in REQUESTS.md)",
-)
 def test_deploy_issuing_a_new_token_after_a_rotation(env: Env) -> None:
     from apim_selfhosted import deploy
     from apim_selfhosted.render import secret_name_in_use
