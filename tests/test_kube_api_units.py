@@ -292,3 +292,20 @@ def test_human_durations() -> None:
         "10h",
         "25h",
     ]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("kube_version", "1.2"),
+        ("ready_delay", -1.0),
+        ("bookmark_interval", 0.0),
+        ("history", 0),
+        ("port", 70000),
+    ],
+)
+def test_emulator_options_are_checked_before_starting(option: str, value: Any) -> None:
+    from apim_selfhosted.testing import KubeEmulator
+
+    with pytest.raises(ValueError, match=option):
+        KubeEmulator(**{option: value})

@@ -73,7 +73,8 @@ class KubeEmulator:
             bearer tokens over TLS); False serves plain HTTP.
 
     Raises:
-        ValueError: ``kube_version`` is not supported.
+        ValueError: ``kube_version`` is not supported, or an option is out of range (the
+            message names it and what is allowed).
 
     Example:
         >>> kube = KubeEmulator(kube_version="1.33", controllers=False)
@@ -99,7 +100,13 @@ class KubeEmulator:
 
         schema_dir(kube_version)  # fail early on an unknown version
         if ready_delay < 0:
-            raise ValueError("ready_delay must be >= 0")
+            raise ValueError(f"ready_delay must be >= 0 seconds, got {ready_delay!r}")
+        if bookmark_interval <= 0:
+            raise ValueError(f"bookmark_interval must be > 0 seconds, got {bookmark_interval!r}")
+        if history < 1:
+            raise ValueError(f"history must be >= 1 change, got {history!r}")
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be 0 (any free port) or 1-65535, got {port!r}")
         self.kube_version = kube_version
         self.ready_delay = ready_delay
         self.assign_load_balancer = assign_load_balancer
