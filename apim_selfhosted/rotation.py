@@ -92,6 +92,7 @@ __all__ = [
     "RotateResult",
     "azure_rotator_role",
     "lease_name",
+    "parse_duration",
     "render_rotator",
     "rotate",
     "rotate_many",
