@@ -492,7 +492,7 @@ class _Flow:
     def lint(self) -> None:
         from apim_selfhosted.profile import lint
 
-        title = "lint the production example"
+        title = "lint against the production profile"
         started = time.monotonic()
         self.p.heading("Lint the spec against the production profile")
         self.p.detail(f"spec: {self.source}")

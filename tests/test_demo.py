@@ -121,7 +121,7 @@ def test_every_step_ends_as_expected(demo_run: tuple[DemoResult, str, _Inspector
     assert titles == [
         "start FakeApim and KubeEmulator",
         "create the gateway in API Management",
-        "lint the production example",
+        "lint against the production profile",
         "show the plan (dry run + diff)",
         "deploy",
         "verify the deployment",
@@ -259,3 +259,14 @@ def test_cli_entry_point_keep_running_kubectl_and_ctrl_c() -> None:
     for token in tokens:
         assert token not in output
         assert token not in errors
+
+
+def test_a_spec_that_is_not_production_ready_fails_the_demo(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--spec", str(ROOT / "examples" / "portal-equivalent.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert "  FAIL  lint against the production profile     4 error(s)" in out
+    assert "  FAIL  deploy                                  SpecError" in out
+    assert "some steps did NOT end as expected" in out
+    assert "Traceback" not in out
