@@ -693,8 +693,8 @@ class KubernetesApplier:
             InvalidManifestError: The server refused it (422).
 
         Example:
-            >>> lease["spec"]["holderIdentity"] = "me"  # doctest: +SKIP
-            >>> kube.replace(lease)  # doctest: +SKIP
+            >>> lease = kube.get("coordination.k8s.io/v1", "Lease", "r", "apim")  # doctest: +SKIP
+            >>> kube.replace({**lease, "spec": {"holderIdentity": "me"}})  # doctest: +SKIP
         """
         ref = _ref(manifest)
         query = [("fieldManager", field_manager)]
@@ -816,7 +816,7 @@ class KubernetesApplier:
 
         Example:
             >>> for event in kube.watch("v1", "Pod", "apim", timeout=30):  # doctest: +SKIP
-            ...     print(event["type"], event["object"]["metadata"]["name"])
+            ...     print(event.get("type"))
         """
         deadline = time.monotonic() + timeout
         base = []
