@@ -5,6 +5,9 @@
   and break its field table. Those private attributes are dropped from the documented members.
 * Docstrings written with Sphinx roles (``:class:`~apim_selfhosted.models.Gateway```) are
   shown as code (``Gateway``) instead of as raw role text.
+* The project's docstrings head their doctests ``Example:``; griffe's Google parser reads only
+  ``Examples:`` as an examples section (``Example:`` becomes an admonition whose ``>>>`` lines
+  are parsed as Markdown). The heading is renamed so the examples render as Python sessions.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import griffe
 
+_EXAMPLE_HEADING = re.compile(r"^(?P<indent>[ \t]*)Example:[ \t]*$", re.MULTILINE)
 _ROLE = re.compile(r":(?:class|meth|func|attr|mod|exc|data|obj):`(?P<tilde>~?)(?P<target>[^`]+)`")
 
 
@@ -32,7 +36,8 @@ class TidyExtension(griffe.Extension):
 
     def _clean(self, obj: griffe.Object) -> None:
         if obj.docstring is not None:
-            obj.docstring.value = _ROLE.sub(_role_to_code, obj.docstring.value)
+            text = _ROLE.sub(_role_to_code, obj.docstring.value)
+            obj.docstring.value = _EXAMPLE_HEADING.sub(r"\g<indent>Examples:", text)
         for name, member in list(obj.members.items()):
             if member.is_alias:
                 continue
