@@ -489,7 +489,8 @@ def deploy(
         profile: The production profile (default ``ProductionProfile()``): lint rules and the
             token horizon.
         allow_lint_errors: Deploy even when lint reports errors.
-        location: The gateway's location in APIM when it is created.
+        location: The gateway's location in APIM when it is created (an existing gateway is
+            not changed).
         description: The gateway's description in APIM when it is created.
         token_ttl: Validity of a newly issued token (at most 30 days).
         rollback_on_failure: Restore the previous pod template when the rollout fails.
@@ -581,12 +582,20 @@ def deploy(
                     raise
                 _emit(on_event, "gateway", f"dry run: gateway {gateway} would be created")
         else:
-            _emit(on_event, "gateway", f"ensuring gateway {gateway} exists in API Management")
-            management.ensure_gateway(
-                gateway,
-                location=location,
-                description=description or f"Self-hosted gateway {gateway.name}",
-            )
+            # An existing gateway is left as it is (its location and description may have been
+            # set in the portal); a missing one is created.
+            try:
+                management.get_gateway(gateway)
+                _emit(on_event, "gateway", f"gateway {gateway} exists in API Management")
+            except GatewayNotFoundError as exc:
+                if exc.missing != "gateway":
+                    raise
+                _emit(on_event, "gateway", f"creating gateway {gateway} in API Management")
+                management.ensure_gateway(
+                    gateway,
+                    location=location,
+                    description=description or f"Self-hosted gateway {gateway.name}",
+                )
         endpoint = management.config_endpoint(gateway)
         if config_endpoint_host(endpoint) != config_endpoint_host(gateway.config_endpoint_url):
             _emit(on_event, "gateway", f"configuration endpoint from APIM: {endpoint}")

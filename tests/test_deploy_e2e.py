@@ -423,3 +423,20 @@ def test_fields_of_another_manager_stop_the_deploy(env: Env) -> None:
         _deploy(env, spec)
     assert info.value.managers == ("platform-team",)
     assert _deploy(env, spec, force=True).ok
+
+
+def test_an_existing_gateway_is_left_as_it_is(env: Env) -> None:
+    spec = env.spec()
+    gw = spec.gateway
+    env.apim.add_gateway(
+        gw.subscription_id,
+        gw.resource_group,
+        gw.service_name,
+        gw.name,
+        description="made in the portal",
+        location="Seattle DC 4",
+    )
+    result = _deploy(env, spec, location="somewhere else")
+    assert result.ok, str(result)
+    info = env.management.get_gateway(gw)
+    assert (info.location, info.description) == ("Seattle DC 4", "made in the portal")
