@@ -268,3 +268,12 @@ def test_invalid_secret_values_are_redacted_from_errors() -> None:
     text = str(err) + repr(err.causes) + repr(err.status)
     assert "R2F0ZXdheUtleQ" not in text
     assert err.causes == (("data[value]", 'Invalid value: "<redacted>": x'),)
+
+
+def test_in_cluster_outside_a_pod_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_PORT", raising=False)
+    with pytest.raises(ClusterUnreachableError) as info:
+        KubernetesApplier.in_cluster()
+    assert "not running inside a Kubernetes pod" in str(info.value)
+    assert "\n" not in str(info.value)
