@@ -701,7 +701,10 @@ def deploy(
             **common,
         )
     pruned: tuple[ObjectRef, ...] = ()
-    if prune:
+    fresh_namespace = any(
+        a.kind == "Namespace" and a.name == namespace and a.action == "created" for a in applied
+    )
+    if prune and not fresh_namespace:  # nothing can be left over in a namespace just made
         pruned = tuple(_prune(spec, kube, manifests, state, on_event))
     report = None
     if run_verify:
