@@ -320,3 +320,36 @@ def test_managed_fields_sent_in_a_patch_become_the_baseline(api: client.ApiClien
         content_type="application/merge-patch+json",
     )
     assert "managedFields" not in dyn.request("GET", path).to_dict()["metadata"]
+
+
+def test_apply_to_the_status_subresource_changes_only_status(
+    api: client.ApiClient, ns: str
+) -> None:
+    """Server-side apply to /status owns status fields under a `subresource: status` entry."""
+    from kubernetes.dynamic import DynamicClient
+
+    core = client.CoreV1Api(api)
+    pvc = {
+        "metadata": {"name": "sub"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    core.create_namespaced_persistent_volume_claim(ns, pvc)
+    body = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "sub", "labels": {"ignored": "yes"}},
+        "status": {"phase": "Bound"},
+    }
+    DynamicClient(api).request(
+        "PATCH",
+        f"/api/v1/namespaces/{ns}/persistentvolumeclaims/sub/status",
+        body=body,
+        content_type="application/apply-patch+yaml",
+        query_params=[("fieldManager", "binder")],
+    )
+    got = core.read_namespaced_persistent_volume_claim("sub", ns)
+    assert got.status.phase == "Bound"
+    assert not got.metadata.labels
+    entry = next(e for e in got.metadata.managed_fields if e.manager == "binder")
+    assert (entry.operation, entry.subresource) == ("Apply", "status")
+    assert entry.fields_v1 == {"f:status": {"f:phase": {}}}
