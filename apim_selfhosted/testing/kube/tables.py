@@ -106,12 +106,16 @@ def _deployment_cells(obj: Obj, now: datetime) -> list[Any]:
 
 def _replicaset_cells(obj: Obj, now: datetime) -> list[Any]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
     return [
         obj["metadata"]["name"],
         spec.get("replicas", 0),
         status.get("replicas", 0),
         status.get("readyReplicas", 0),
         _age(obj, now),
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+        _selector(spec.get("selector")),
     ]
 
 
@@ -195,6 +199,9 @@ _PRINTERS: dict[str, tuple[list[_Column], Callable[[Obj, datetime], list[Any]]]]
             ("Current", "integer", 0),
             ("Ready", "integer", 0),
             ("Age", "string", 0),
+            ("Containers", "string", 1),
+            ("Images", "string", 1),
+            ("Selector", "string", 1),
         ],
         _replicaset_cells,
     ),
