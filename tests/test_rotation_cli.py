@@ -191,3 +191,35 @@ def test_rotator_bad_schedule_exits_2(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     assert code == 2
     assert "schedule" in err
+
+
+def test_rotate_yields_to_a_rotation_in_progress_exits_0(
+    emulator: KubeEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from apim_selfhosted.rotation import lease_name
+
+    spec, path = _spec_file(tmp_path)
+    _deploy(emulator, spec, days=3)  # within the 7-day horizon: a rotation is due
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with KubernetesApplier.from_kubeconfig(str(emulator.kubeconfig_path)) as kube:
+        kube.apply(
+            [
+                {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": lease_name(spec), "namespace": spec.namespace},
+                    "spec": {
+                        "holderIdentity": "rotator-cronjob-28712345-abcde",
+                        "leaseDurationSeconds": 600,
+                        "acquireTime": now,
+                        "renewTime": now,
+                    },
+                }
+            ]
+        )
+    code, out, _ = _run(
+        capsys, "rotate", str(path), "--kubeconfig", str(emulator.kubeconfig_path), "-q"
+    )
+    assert code == 0
+    assert ": yielded: another rotation of this gateway is running" in out
+    assert "rotator-cronjob-28712345-abcde" in out
