@@ -78,6 +78,9 @@ MSG_QUANTITY = (
     "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 )
 
+_COMPILED: dict[tuple[str, int, str], Any] = {}
+_COMPILE_LOCK = threading.Lock()
+
 # how each kind's name is validated (default: DNS-1123 subdomain)
 _NAME_RULES = {
     "namespaces": "label",
@@ -225,21 +228,22 @@ class Validator:
 
     def __init__(self, schemas: Schemas) -> None:
         self.schemas = schemas
-        self._compiled: dict[str, Any] = {}
-        self._lock = threading.Lock()
 
     def _validator(self, rt: ResourceType) -> Any:
-        compiled = self._compiled.get(rt.key)
+        # compiled validators (and the references they resolved) are shared by every emulator
+        # of the same release in the process
+        key = (self.schemas.kube_version, id(self.schemas), rt.key)
+        compiled = _COMPILED.get(key)
         if compiled is None:
             import jsonschema  # type: ignore[import-untyped]
 
-            with self._lock:
-                compiled = self._compiled.get(rt.key)
+            with _COMPILE_LOCK:
+                compiled = _COMPILED.get(key)
                 if compiled is None:
                     name = self.schemas.definition_name(rt.api_version, rt.kind)
                     schema = {"$defs": self.schemas.definitions, "$ref": f"#/$defs/{name}"}
                     compiled = jsonschema.Draft202012Validator(schema)
-                    self._compiled[rt.key] = compiled
+                    _COMPILED[key] = compiled
         return compiled
 
     def unknown_fields(
