@@ -309,3 +309,36 @@ def test_emulator_options_are_checked_before_starting(option: str, value: Any) -
 
     with pytest.raises(ValueError, match=option):
         KubeEmulator(**{option: value})
+
+
+def test_apply_keeps_a_map_whose_node_was_owned_but_whose_keys_are_still_applied() -> None:
+    """A map node owned from an Update-style record ('.') is not pruned while keys under it are
+    still applied (what kubectl's client-side to server-side migration produces)."""
+    cfg = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "labels": {"a": "1"}},
+        "data": {"k": "v"},
+    }
+    node = S.for_kind("v1", "ConfigMap")
+    live = dict(cfg)
+    live["metadata"] = {
+        **cfg["metadata"],
+        "managedFields": [
+            {
+                "manager": "m",
+                "operation": "Apply",
+                "apiVersion": "v1",
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {
+                    "f:data": {".": {}, "f:k": {}},
+                    "f:metadata": {"f:labels": {".": {}, "f:a": {}}},
+                },
+            }
+        ],
+    }
+    out = apply(
+        live, cfg, manager="m", force=False, api_version="v1", schemas=S, node=node, now="t"
+    )
+    assert out.obj["data"] == {"k": "v"}
+    assert out.obj["metadata"]["labels"] == {"a": "1"}

@@ -320,3 +320,17 @@ def test_get_watch_prints_rows_as_they_change(kubectl: Kubectl) -> None:
     assert header.split()[:3] == ["EVENT", "NAME", "READY"]
     assert first.split()[:3] == ["ADDED", "watched", "1/1"]
     assert changed.split()[:2] == ["MODIFIED", "watched"]
+
+
+def test_client_side_apply_then_server_side_apply_migrates_ownership(kubectl: Kubectl) -> None:
+    """Switching from `kubectl apply` to `kubectl apply --server-side` moves the fields of
+    kubectl-client-side-apply to kubectl (kubectl rewrites managedFields) without conflicts."""
+    kubectl("apply", "-f", "-", stdin=_manifest("mig"))
+    kubectl("apply", "--server-side", "-f", "-", stdin=_manifest("mig"))
+    out = kubectl("apply", "--server-side", "-f", "-", stdin=_manifest("mig", replicas=3))
+    assert "deployment.apps/mig serverside-applied" in out.stdout
+    dep = kubectl.json("get", "deployment", "mig", "--show-managed-fields")
+    assert dep["spec"]["replicas"] == 3
+    assert dep["spec"]["template"]["metadata"]["labels"] == {"app": "mig"}
+    managers = {e["manager"] for e in dep["metadata"]["managedFields"]}
+    assert "kubectl-client-side-apply" not in managers

@@ -499,6 +499,8 @@ def apply(
         for path in sorted(mine.members - applied, key=len):
             if any(path[: len(r)] == r for r in removed_here):
                 continue  # its parent (a list item or map) is already gone
+            if any(a[: len(path)] == path for a in applied):
+                continue  # the node itself is no longer applied, but fields under it are
             if path in owned_by_others or any(o[: len(path)] == path for o in owned_by_others):
                 continue
             remove_path(merged, path)
