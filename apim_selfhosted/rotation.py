@@ -405,6 +405,11 @@ _CRON_FIELD_RE = re.compile(r"^[0-9*/,\-A-Za-z?LW#]+$")
 
 def _check_schedule(schedule: str) -> str:
     text = schedule.strip()
+    if "TZ" in text:  # checked first: kube-apiserver refuses these before parsing the fields
+        raise SpecError(
+            "schedule: set the time zone with time_zone=, not TZ= or CRON_TZ= in the schedule",
+            problems=[("schedule", "no TZ=/CRON_TZ= prefix")],
+        )
     if text.startswith("@"):
         if text in (
             "@yearly",
@@ -428,12 +433,33 @@ def _check_schedule(schedule: str) -> str:
             "day-of-week' (e.g. '0 3 * * *')",
             problems=[("schedule", "five cron fields, e.g. '0 3 * * *'")],
         )
-    if "TZ" in text or "CRON_TZ" in text:
-        raise SpecError(
-            "schedule: set the time zone with time_zone=, not TZ= in the schedule",
-            problems=[("schedule", "no TZ=/CRON_TZ= prefix")],
-        )
     return text
+
+
+def _check_time_zone(time_zone: str) -> str:
+    """``time_zone`` as kube-apiserver accepts it for a CronJob's ``timeZone``.
+
+    The API server refuses ``Local`` and any name missing from its IANA time zone database
+    (``spec.timeZone: Invalid value: ...: unknown time zone``). Here the check uses the local
+    time zone database; where Python finds none, only ``Local`` and blanks are refused.
+    """
+    import zoneinfo
+
+    problem = ("time_zone", "an IANA time zone name such as 'Etc/UTC' or 'Europe/Berlin'")
+    name = time_zone.strip() if isinstance(time_zone, str) else ""
+    known = zoneinfo.available_timezones()
+    if (
+        not name
+        or name == "Local"
+        or any(c.isspace() for c in name)
+        or (known and name not in known)
+    ):
+        raise SpecError(
+            f"time_zone {time_zone!r}: unknown time zone; use an IANA name such as 'Etc/UTC' "
+            "or 'Europe/Berlin' (the CronJob's spec.timeZone)",
+            problems=[problem],
+        )
+    return name
 
 
 def render_rotator(
@@ -530,6 +556,7 @@ def render_rotator(
         )
     assert isinstance(identity, WorkloadIdentityAuth)
     schedule = _check_schedule(schedule)
+    time_zone = _check_time_zone(time_zone)
     for secret in image_pull_secrets:
         try:
             check_dns1123_subdomain(secret, what="image_pull_secrets")

@@ -228,6 +228,10 @@ def test_deterministic() -> None:
         ({"schedule": "every day"}, "schedule"),
         ({"schedule": "0 3 * *"}, "schedule"),
         ({"schedule": "@sometimes"}, "schedule"),
+        ({"schedule": "CRON_TZ=Europe/Berlin 0 3 * * *"}, "schedule"),
+        ({"time_zone": "Nowhere/Atlantis"}, "time_zone"),
+        ({"time_zone": "Local"}, "time_zone"),
+        ({"time_zone": ""}, "time_zone"),
         ({"keep_history": -1}, "keep_history"),
         ({"backoff_limit": -2}, "backoff_limit"),
         ({"starting_deadline_seconds": 1}, "starting_deadline_seconds"),
@@ -242,6 +246,19 @@ def test_bad_input_names_the_field(kwargs: dict[str, Any], field: str) -> None:
         render_rotator(_spec(), **options)
     assert field in [p for p, _ in info.value.problems], info.value.problems
     assert field in str(info.value)
+
+
+def test_a_tz_prefix_in_the_schedule_points_to_time_zone() -> None:
+    # kube-apiserver refuses TZ=/CRON_TZ= in spec.schedule and asks for spec.timeZone instead.
+    with pytest.raises(SpecError, match="time_zone="):
+        render_rotator(_spec(), image=IMAGE, identity=CLIENT_ID, schedule="TZ=UTC 0 3 * * *")
+
+
+def test_a_known_time_zone_is_rendered() -> None:
+    cron = _by_kind(
+        render_rotator(_spec(), image=IMAGE, identity=CLIENT_ID, time_zone="Europe/Berlin")
+    )["CronJob"]
+    assert cron["spec"]["timeZone"] == "Europe/Berlin"
 
 
 def test_refuses_specs_without_library_managed_tokens() -> None:
