@@ -299,6 +299,8 @@ def _split_token(text: str) -> tuple[str, str, datetime]:
         body = body[1:-1].strip()  # pasted with the quotes of the portal's kubectl command
     if body.lower().startswith(_TOKEN_PREFIX.lower()):
         body = body[len(_TOKEN_PREFIX) :].strip()
+    if not body or body.lower() == _TOKEN_PREFIX.strip().lower():
+        raise TokenError("malformed gateway token: it is empty (a token file with nothing in it?)")
     parts = body.split("&")
     if len(parts) != 3:
         raise TokenError(

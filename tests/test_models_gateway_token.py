@@ -191,6 +191,12 @@ def test_malformed_tokens_are_refused_without_echo(text: str) -> None:
     assert "malformed" in str(info.value)
 
 
+@pytest.mark.parametrize("text", ["", "  \n", "GatewayKey ", "''"])
+def test_an_empty_token_says_it_is_empty(text: str) -> None:
+    with pytest.raises(TokenError, match="it is empty"):
+        Token.parse(text)
+
+
 def test_token_for_another_gateway_is_refused() -> None:
     with pytest.raises(TokenError, match="gw2") as info:
         Token.parse(f"gw2&202611270418&{SIG}", gateway=gw())
