@@ -292,7 +292,12 @@ def lint_command(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, production_defaults=args.production_defaults)
     profile = ProductionProfile.from_file(args.profile) if args.profile else ProductionProfile()
     if args.min_replicas is not None:
-        profile = profile.model_copy(update={"min_replicas": max(1, args.min_replicas)})
+        if args.min_replicas < 1:  # model_copy(update=) would not validate it
+            raise SpecError(
+                f"--min-replicas: must be 1 or more, got {args.min_replicas}",
+                problems=[("--min-replicas", "an integer >= 1")],
+            )
+        profile = profile.model_copy(update={"min_replicas": args.min_replicas})
     token = read_token(args.token_file, gateway=spec.gateway) if args.token_file else None
     findings = lint(spec, profile, token=token, now=datetime.now(UTC) if token else None)
     errors = sum(f.severity == "error" for f in findings)

@@ -226,6 +226,10 @@ def test_lint_with_a_profile_file(tmp_path: Path, capsys: pytest.CaptureFixture[
     capsys.readouterr()
     assert main(["lint", PORTAL, "--profile", str(relaxed), "--min-replicas", "3"]) == 1
     assert "min-replicas" in capsys.readouterr().out
+    assert main(["lint", PORTAL, "--profile", str(relaxed), "--min-replicas", "0"]) == 2
+    captured = capsys.readouterr()
+    assert "--min-replicas: must be 1 or more" in captured.err
+    assert captured.out == ""
     bad = tmp_path / "bad.yaml"
     bad.write_text("min_replicas: none\nignore: [no-such-rule]\n")
     assert main(["lint", PORTAL, "--profile", str(bad)]) == 2
