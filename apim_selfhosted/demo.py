@@ -289,7 +289,17 @@ def _load_spec(path: Path | None) -> tuple[DeploymentSpec, str]:
         spec = ProductionProfile().apply(base)
         source = "a built-in spec with the production profile applied"
     # The emulator starts empty: let the deploy create the namespace too.
-    return spec.model_copy(update={"create_namespace": True}), source
+    return _changed(spec, create_namespace=True), source
+
+
+def _changed(spec: DeploymentSpec, **fields: Any) -> DeploymentSpec:
+    """A copy of ``spec`` with ``fields`` replaced, validated as a user's spec file would be.
+
+    ``model_copy(update=...)`` skips validation, so a demo change could pass unchecked.
+    """
+    from apim_selfhosted.models import DeploymentSpec
+
+    return DeploymentSpec.from_dict({**spec.to_dict(), **fields}, source="demo")
 
 
 def _wait_for_interrupt(stand_ins: StandIns) -> None:
@@ -625,7 +635,7 @@ class _Flow:
         title = "deploy refuses a spec with lint errors"
         started = time.monotonic()
         self.p.heading("Break it on purpose (1): a spec that fails the production profile")
-        bad = self.spec.model_copy(update={"replicas": 1})
+        bad = _changed(self.spec, replicas=1)
         self.p.detail("changed replicas 3 -> 1 and deployed:")
         try:
             deploy(
@@ -644,8 +654,9 @@ class _Flow:
 
         title = "deploy a never-ready image, roll back"
         started = time.monotonic()
-        image = self.spec.image.model_copy(update={"tag": BROKEN_TAG})
-        broken = self.spec.model_copy(update={"image": image})
+        broken = _changed(
+            self.spec, image={**self.spec.to_dict().get("image", {}), "tag": BROKEN_TAG}
+        )
         self.p.heading("Break it on purpose (2): upgrade to an image whose pods never become ready")
         self.emulator.script_pods(image=broken.image.reference, never_ready=True)
         self.p.detail(f"image {broken.image.reference}: the emulator keeps its pods not Ready")

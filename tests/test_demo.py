@@ -270,3 +270,14 @@ def test_a_spec_that_is_not_production_ready_fails_the_demo(
     assert "  FAIL  deploy                                  SpecError" in out
     assert "some steps did NOT end as expected" in out
     assert "Traceback" not in out
+
+
+def test_the_demos_changed_specs_are_validated() -> None:
+    # The demo's variants of the spec go through the same validation as a user's spec file.
+    from apim_selfhosted.demo import _changed, _load_spec
+
+    spec, _ = _load_spec(ROOT / "examples" / "production.yaml")
+    assert spec.create_namespace
+    assert _changed(spec, replicas=1).replicas == 1
+    with pytest.raises(SpecError, match="replicas"):
+        _changed(spec, replicas=-1)
