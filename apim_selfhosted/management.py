@@ -31,8 +31,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -70,17 +71,20 @@ MIN_TOKEN_TTL = timedelta(minutes=1)
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 _PREFIX = "Microsoft.ApiManagement/service"
-#: The Azure RBAC action each operation needs (for role definitions and error messages).
-ACTIONS: dict[str, str] = {
-    "get_gateway": f"{_PREFIX}/gateways/read",
-    "list_gateways": f"{_PREFIX}/gateways/read",
-    "ensure_gateway": f"{_PREFIX}/gateways/write",
-    "delete_gateway": f"{_PREFIX}/gateways/delete",
-    "issue_token": f"{_PREFIX}/gateways/generateToken/action",
-    "list_keys": f"{_PREFIX}/gateways/listKeys/action",
-    "regenerate_key": f"{_PREFIX}/gateways/regenerateKey/action",
-    "config_endpoint": f"{_PREFIX}/read",
-}
+#: The Azure RBAC action each operation needs (for role definitions and error messages;
+#: read-only).
+ACTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "get_gateway": f"{_PREFIX}/gateways/read",
+        "list_gateways": f"{_PREFIX}/gateways/read",
+        "ensure_gateway": f"{_PREFIX}/gateways/write",
+        "delete_gateway": f"{_PREFIX}/gateways/delete",
+        "issue_token": f"{_PREFIX}/gateways/generateToken/action",
+        "list_keys": f"{_PREFIX}/gateways/listKeys/action",
+        "regenerate_key": f"{_PREFIX}/gateways/regenerateKey/action",
+        "config_endpoint": f"{_PREFIX}/read",
+    }
+)
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 _ACTION_RE = re.compile(r"perform action '([^']+)'")

@@ -21,7 +21,9 @@ from __future__ import annotations
 import copy
 import logging
 import os
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -41,8 +43,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["RULES", "ProductionProfile", "lint"]
 
-#: Every rule :func:`lint` knows, with its default severity and why it matters.
-RULES: dict[str, tuple[Severity, str]] = {
+_RULES: dict[str, tuple[Severity, str]] = {
     "min-replicas": (
         "error",
         "A single pod is a single point of failure: a node drain or crash stops all traffic.",
@@ -141,6 +142,9 @@ RULES: dict[str, tuple[Severity, str]] = {
         "The gateway needs time to finish in-flight requests when a pod stops.",
     ),
 }
+
+#: Every rule :func:`lint` knows, with its default severity and why it matters (read-only).
+RULES: Mapping[str, tuple[Severity, str]] = MappingProxyType(_RULES)
 
 
 class ProductionProfile(BaseModel):

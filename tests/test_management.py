@@ -22,7 +22,7 @@ from apim_selfhosted import (
     Token,
     TokenError,
 )
-from apim_selfhosted.management import ApimService, GatewayKeys
+from apim_selfhosted.management import ACTIONS, ApimService, GatewayKeys
 from apim_selfhosted.testing import FakeApim
 from apim_selfhosted.testing.apim import ROTATOR_ACTIONS
 
@@ -585,3 +585,10 @@ def test_one_client_serves_many_threads(
     assert len(tokens) == 20
     assert all(apim.validate_token(t).valid for t in tokens)
     assert apim.request_count("Gateway_GenerateToken") == 23  # 20 + 3 throttled and retried
+
+
+def test_the_action_table_is_read_only() -> None:
+    # Error messages and role definitions read it: a caller's edit must not change them.
+    table: Any = ACTIONS
+    with pytest.raises(TypeError):
+        table["issue_token"] = "*"

@@ -289,7 +289,7 @@ def test_finding_renders_in_terminal_and_notebook() -> None:
     assert "**error**" in md
     assert "`min-replicas`" in md
     with pytest.raises(ValidationError):
-        Finding(rule="x", severity="fatal", path="p", message="m", why="w", fix="f")  # type: ignore[arg-type]
+        Finding(rule="x", severity="fatal", path="p", message="m", why="w", fix="f")
 
 
 def test_profile_from_file(tmp_path: Path) -> None:
@@ -306,3 +306,10 @@ def test_profile_from_file(tmp_path: Path) -> None:
     path.write_text("min_token_validity: [")
     with pytest.raises(SpecError, match="not valid YAML"):
         ProductionProfile.from_file(path)
+
+
+def test_the_rule_table_is_read_only() -> None:
+    # A caller's edit must not change what every later lint() reports in the process.
+    table: Any = RULES
+    with pytest.raises(TypeError):
+        table["min-replicas"] = ("info", "changed")
