@@ -667,6 +667,25 @@ def test_pod_logs(store: Store, ctl: Controllers) -> None:
     assert err.value.code == 404
 
 
+def test_append_log_adds_a_line_to_a_running_container(store: Store, ctl: Controllers) -> None:
+    store.create(POD, bare_pod("late", {"name": "app", "image": "example/app:1"}))
+    pod_named(store, "late", is_ready)
+    ctl.append_log(NS, "late", "WARN could not load configuration")
+    assert ctl.pod_log(NS, "late", tail_lines=1) == "WARN could not load configuration\n"
+    with pytest.raises(ApiError) as err:
+        ctl.append_log(NS, "ghost", "x")
+    assert err.value.code == 404
+
+
+def test_clear_scripts_returns_pods_to_the_default_behaviour(
+    store: Store, ctl: Controllers
+) -> None:
+    ctl.script(image="example/app", behaviour=PodBehaviour(never_ready=True))
+    ctl.clear_scripts()
+    store.create(POD, bare_pod("plain", {"name": "app", "image": "example/app:1"}))
+    pod_named(store, "plain", is_ready)
+
+
 def test_pod_log_needs_a_container_name_with_two_containers(store: Store, ctl: Controllers) -> None:
     body = bare_pod("two", {"name": "a", "image": "example/a:1"})
     body["spec"]["containers"].append({"name": "b", "image": "example/b:1"})
