@@ -1719,11 +1719,7 @@ class DeploymentSpec(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = [(_loc(err["loc"]), _error_message(err)) for err in exc.errors()]
-            lines = "\n".join(f"  {path or '<root>'}: {msg}" for path, msg in problems)
-            raise SpecError(
-                f"{source}: invalid deployment spec:\n{lines}", source=source, problems=problems
-            ) from exc
+            raise _invalid(exc, source=source, what="deployment spec") from exc
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> DeploymentSpec:
@@ -1747,19 +1743,8 @@ class DeploymentSpec(BaseModel):
             >>> DeploymentSpec.from_file(p).namespace
             'apim'
         """
-        import yaml
-
         source = os.fspath(path)
-        try:
-            with open(source, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            raise SpecError(f"{source}: cannot read: {exc.strerror}", source=source) from exc
-        try:
-            data = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
-        except (ValueError, yaml.YAMLError) as exc:
-            raise SpecError(f"{source}: not valid YAML/JSON: {exc}", source=source) from exc
-        return cls.from_dict(data, source=source)
+        return cls.from_dict(_read_data_file(source), source=source)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data, keeping only the fields that were set explicitly.
@@ -1968,8 +1953,42 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return "".join(parts)
 
 
-def _error_message(err: Any) -> str:
+def _error_message(err: Any, *, fields_hint: str) -> str:
     msg = str(err.get("msg", "invalid"))
     if err.get("type") == "extra_forbidden":
-        return "unknown field (not allowed); check the spelling against `apim-selfhosted schema`"
+        return f"unknown field (not allowed); check the spelling against {fields_hint}"
     return msg.removeprefix("Value error, ")
+
+
+def _read_data_file(source: str) -> Any:
+    """The data in a YAML or JSON file (``.json`` is read as JSON, anything else as YAML).
+
+    Raises:
+        SpecError: The file cannot be read or is not YAML/JSON; the message names it.
+    """
+    import yaml
+
+    try:
+        with open(source, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise SpecError(f"{source}: cannot read: {exc.strerror}", source=source) from exc
+    try:
+        return json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise SpecError(f"{source}: not valid YAML/JSON: {exc}", source=source) from exc
+
+
+def _invalid(
+    exc: ValidationError,
+    *,
+    source: str,
+    what: str,
+    fields_hint: str = "`apim-selfhosted schema`",
+) -> SpecError:
+    """A :class:`SpecError` listing each field path of ``exc`` with what is allowed there."""
+    problems = [
+        (_loc(err["loc"]), _error_message(err, fields_hint=fields_hint)) for err in exc.errors()
+    ]
+    lines = "\n".join(f"  {path or '<root>'}: {msg}" for path, msg in problems)
+    return SpecError(f"{source}: invalid {what}:\n{lines}", source=source, problems=problems)

@@ -35,6 +35,8 @@ from apim_selfhosted.models import (
     ExistingSecretAuth,
     Token,
     WorkloadIdentityAuth,
+    _invalid,
+    _read_data_file,
     parse_semver,
 )
 from apim_selfhosted.results import Finding, Severity, sort_findings
@@ -259,25 +261,22 @@ class ProductionProfile(BaseModel):
             >>> ProductionProfile.from_file(p).min_token_validity.days
             10
         """
-        import yaml
-
         source = os.fspath(path)
-        try:
-            with open(source, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh)
-        except OSError as exc:
-            raise SpecError(f"{source}: cannot read: {exc.strerror}", source=source) from exc
-        except yaml.YAMLError as exc:
-            raise SpecError(f"{source}: not valid YAML/JSON: {exc}", source=source) from exc
+        data = _read_data_file(source)
+        if data is not None and not isinstance(data, dict):
+            raise SpecError(
+                f"{source}: a production profile must be a mapping, got {type(data).__name__}",
+                source=source,
+                problems=[("", "must be a mapping")],
+            )
         try:
             return cls.model_validate(data or {})
         except ValidationError as exc:
-            problems = [
-                (".".join(str(p) for p in err["loc"]), str(err["msg"])) for err in exc.errors()
-            ]
-            lines = "\n".join(f"  {path or '<root>'}: {msg}" for path, msg in problems)
-            raise SpecError(
-                f"{source}: invalid production profile:\n{lines}", source=source, problems=problems
+            raise _invalid(
+                exc,
+                source=source,
+                what="production profile",
+                fields_hint="the fields of ProductionProfile",
             ) from exc
 
     def supported_versions(self) -> str:

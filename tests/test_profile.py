@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from apim_selfhosted import DeploymentSpec, Finding, Token
+from apim_selfhosted import DeploymentSpec, Finding, SpecError, Token
 from apim_selfhosted.profile import RULES, ProductionProfile, lint
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -293,8 +293,6 @@ def test_finding_renders_in_terminal_and_notebook() -> None:
 
 
 def test_profile_from_file(tmp_path: Path) -> None:
-    from apim_selfhosted import SpecError
-
     path = tmp_path / "p.json"
     path.write_text('{"min_replicas": 2, "min_token_validity": 864000, "ignore": ["local-logs"]}')
     p = ProductionProfile.from_file(path)
@@ -313,3 +311,24 @@ def test_the_rule_table_is_read_only() -> None:
     table: Any = RULES
     with pytest.raises(TypeError):
         table["min-replicas"] = ("info", "changed")
+
+
+def test_a_bad_profile_file_names_the_field_as_a_bad_spec_file_does(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("min_replica: 2\n")
+    with pytest.raises(SpecError) as info:
+        ProductionProfile.from_file(typo)
+    assert info.value.problems == (
+        (
+            "min_replica",
+            "unknown field (not allowed); check the spelling against the fields "
+            "of ProductionProfile",
+        ),
+    )
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- min_replicas: 2\n")
+    with pytest.raises(SpecError, match="must be a mapping, got list"):
+        ProductionProfile.from_file(listed)
+    as_json = tmp_path / "profile.json"
+    as_json.write_text('{"min_replicas": 2}')
+    assert ProductionProfile.from_file(as_json).min_replicas == 2
