@@ -400,6 +400,7 @@ def _format_duration(delta: timedelta) -> str:
     return f"{seconds}s"
 
 
+_GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _CRON_FIELD_RE = re.compile(r"^[0-9*/,\-A-Za-z?LW#]+$")
 
 
@@ -539,6 +540,9 @@ def render_rotator(
             identity = WorkloadIdentityAuth(client_id=identity.strip())
     elif not isinstance(identity, WorkloadIdentityAuth):
         problems.append(("identity", "a WorkloadIdentityAuth or a client id string"))
+    if isinstance(identity, WorkloadIdentityAuth) and not _GUID_RE.match(identity.client_id):
+        # Entra client ids are GUIDs; anything else only fails at 03:00 inside the CronJob.
+        problems.append(("identity", "the managed identity's client id, a GUID"))
     for field_name, value, low in (
         ("keep_history", keep_history, 0),
         ("starting_deadline_seconds", starting_deadline_seconds, 10),

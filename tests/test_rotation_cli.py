@@ -21,6 +21,7 @@ from apim_selfhosted.render import render
 from apim_selfhosted.testing.kube.emulator import KubeEmulator
 
 SIGNATURE = "cm90YXRpb24tY2xpLXNpZ25hdHVyZQ=="
+CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +188,15 @@ def test_rotator_prints_manifests_and_the_azure_role(
 def test_rotator_bad_schedule_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, path = _spec_file(tmp_path)
     code, _, err = _run(
-        capsys, "rotator", str(path), "--image", "x:1", "--client-id", "c", "--schedule", "daily"
+        capsys,
+        "rotator",
+        str(path),
+        "--image",
+        "x:1",
+        "--client-id",
+        CLIENT_ID,
+        "--schedule",
+        "daily",
     )
     assert code == 2
     assert "schedule" in err
@@ -223,3 +232,24 @@ def test_rotate_yields_to_a_rotation_in_progress_exits_0(
     assert code == 0
     assert ": yielded: another rotation of this gateway is running" in out
     assert "rotator-cronjob-28712345-abcde" in out
+
+
+def test_rotator_refuses_a_client_id_that_is_not_a_guid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, path = _spec_file(tmp_path)
+    out_file = tmp_path / "rotator.yaml"
+    code, _, err = _run(
+        capsys,
+        "rotator",
+        str(path),
+        "--image",
+        "x:1",
+        "--client-id",
+        "my-identity",
+        "-o",
+        str(out_file),
+    )
+    assert code == 2
+    assert "identity: the managed identity's client id, a GUID" in err
+    assert not out_file.exists()

@@ -225,6 +225,8 @@ def test_deterministic() -> None:
         ({"image": ""}, "image"),
         ({"image": "has space:1"}, "image"),
         ({"identity": ""}, "identity"),
+        ({"identity": "my-identity"}, "identity"),
+        ({"identity": WorkloadIdentityAuth(client_id="not-a-guid")}, "identity"),
         ({"schedule": "every day"}, "schedule"),
         ({"schedule": "0 3 * *"}, "schedule"),
         ({"schedule": "@sometimes"}, "schedule"),
