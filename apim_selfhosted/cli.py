@@ -243,6 +243,12 @@ def render_command(args: argparse.Namespace) -> int:
         token = read_token(args.token_file, gateway=spec.gateway, key_type=args.key_type)
     manifests = render(spec, token)
     _write(to_yaml(manifests, reveal_secrets=args.reveal_secrets), args.output, sys.stdout)
+    if token is not None and token.remaining(datetime.now(UTC)).total_seconds() <= 0:
+        print(
+            f"warning: the token expired on {token.expires_on:%Y-%m-%d %H:%M} UTC: a gateway "
+            "started with it cannot load its configuration; issue a new one",
+            file=sys.stderr,
+        )
     if token is not None and not args.reveal_secrets:
         print(
             "note: the token Secret's value reads <redacted>; pass --reveal-secrets to write it",

@@ -65,6 +65,20 @@ def test_render_with_token_redacts_unless_asked(
     assert secret["data"]["value"] != "<redacted>"
 
 
+def test_render_warns_about_an_expired_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "old.txt"
+    path.write_text(token_text(stamp="202001010000"))
+    assert main(["render", PRODUCTION, "--token-file", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "warning: the token expired on 2020-01-01 00:00 UTC" in err
+    assert SIG not in out + err
+    path.write_text(fresh_token_text())
+    assert main(["render", PRODUCTION, "--token-file", str(path)]) == 0
+    assert "expired" not in capsys.readouterr().err
+
+
 def test_render_refuses_bad_tokens_without_echo(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
