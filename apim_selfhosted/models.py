@@ -706,6 +706,13 @@ def parse_semver(tag: str) -> tuple[int, int, int] | None:
 
 #: The official image repository.
 GATEWAY_IMAGE = "mcr.microsoft.com/azure-api-management/gateway"
+_REPO_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REGISTRY_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+#: An image repository as the distribution reference grammar (which the kubelet uses) allows it.
+_REPOSITORY_RE = re.compile(
+    rf"^(?:{_REGISTRY_LABEL}(?:\.{_REGISTRY_LABEL})*(?::[0-9]+)?/)?"
+    rf"{_REPO_PATH_PART}(?:/{_REPO_PATH_PART})*$"
+)
 #: The gateway version this library's defaults were written for (Helm chart 1.15.1's app version).
 DEFAULT_GATEWAY_VERSION = "2.11.1"
 #: The HTTP path the gateway answers for probes.
@@ -745,8 +752,14 @@ class ImageSettings(_Part):
     @field_validator("repository")
     @classmethod
     def _check_repo(cls, value: str) -> str:
-        if not value or any(c.isspace() for c in value) or "@" in value:
-            raise ValueError("must be an image repository such as mcr.microsoft.com/x/y")
+        # The kubelet refuses a reference outside this grammar (InvalidImageName): the pods would
+        # never start. A tag or digest here would end up twice in the reference.
+        if len(value) > 255 or not _REPOSITORY_RE.match(value):
+            raise ValueError(
+                "must be an image repository without tag or digest, such as "
+                f"{GATEWAY_IMAGE} (a registry host, then lower-case path parts of letters, "
+                "digits and single '.', '_', '__' or '-' separators); put the tag in image.tag"
+            )
         return value
 
     @field_validator("pull_secrets")

@@ -249,3 +249,35 @@ def test_additional_settings_may_not_shadow_typed_fields() -> None:
             spec(additional_settings={key: "x"})
     ok = spec(additional_settings={"config.service.auth.tokenAudience": "https://example"})
     assert ok.additional_settings["config.service.auth.tokenAudience"] == "https://example"
+
+
+@pytest.mark.parametrize(
+    "repository",
+    [
+        "mcr.microsoft.com/azure-api-management/gateway",
+        "myregistry.azurecr.io/apim/gateway",
+        "localhost:5000/gateway",
+        "gateway",
+        "example.org/a__b/c-d.e",
+    ],
+)
+def test_image_repository_accepts_valid_references(repository: str) -> None:
+    assert spec(image={"repository": repository}).image.repository == repository
+
+
+@pytest.mark.parametrize(
+    "repository",
+    [
+        "example.org/Gateway",  # the kubelet refuses upper-case paths (InvalidImageName)
+        "mcr.microsoft.com/azure-api-management/gateway:2.11.1",  # the tag goes in image.tag
+        "mcr.microsoft.com/azure-api-management/gateway@sha256:" + "a" * 64,
+        "example.org//gateway",
+        "example.org/gateway/",
+        "",
+    ],
+)
+def test_image_repository_refuses_what_the_kubelet_cannot_pull(repository: str) -> None:
+    with pytest.raises(SpecError) as info:
+        spec(image={"repository": repository})
+    assert [path for path, _ in info.value.problems] == ["image.repository"]
+    assert "put the tag in image.tag" in str(info.value)
