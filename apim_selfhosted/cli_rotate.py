@@ -172,10 +172,17 @@ def rotator_command(args: argparse.Namespace) -> int:
         role = azure_rotator_role(spec, regenerate_old_key=args.regenerate_old_key)
         _write(json.dumps(role, indent=2) + "\n", args.output, sys.stdout)
         return EXIT_OK
+    if not args.client_id.strip():
+        raise SpecError(
+            "--client-id: must be the client id (a GUID) of the workload identity",
+            problems=[("--client-id", "the managed identity's client id, a GUID")],
+        )
     manifests = render_rotator(
         spec,
         image=args.image,
-        identity=WorkloadIdentityAuth(client_id=args.client_id, tenant_id=args.tenant_id),
+        identity=WorkloadIdentityAuth(
+            client_id=args.client_id.strip(), tenant_id=(args.tenant_id or "").strip() or None
+        ),
         schedule=args.schedule,
         time_zone=args.time_zone,
         if_expiring_within=_duration("--if-expiring-within", args.if_expiring_within),

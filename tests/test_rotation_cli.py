@@ -253,3 +253,13 @@ def test_rotator_refuses_a_client_id_that_is_not_a_guid(
     assert code == 2
     assert "identity: the managed identity's client id, a GUID" in err
     assert not out_file.exists()
+
+
+def test_rotator_refuses_an_empty_client_id_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, path = _spec_file(tmp_path)
+    code, out, err = _run(capsys, "rotator", str(path), "--image", "x:1", "--client-id", " ")
+    assert code == 2
+    assert err.startswith("error: --client-id: must be the client id")
+    assert out == ""
