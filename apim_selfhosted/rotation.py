@@ -1527,7 +1527,17 @@ def rotate_many(
     kube_for: Callable[[DeploymentSpec], KubernetesApplier] | None = None,
     max_workers: int = 4,
     on_result: Callable[[RotateResult], None] | None = None,
-    **options: Any,
+    only_if_expiring_within: timedelta | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+    regenerate_old_key: bool = False,
+    token_ttl: timedelta = timedelta(days=29),
+    timeout: float = 600.0,
+    keep_history: int = 2,
+    holder_identity: str | None = None,
+    lease_duration: int | None = None,
+    profile: ProductionProfile | None = None,
+    on_event: EventCallback | None = None,
 ) -> list[RotateResult]:
     """Rotates many gateways concurrently: one result per gateway, no failure stops the others.
 
@@ -1538,16 +1548,25 @@ def rotate_many(
         kube_for: A function giving the cluster client for a spec (e.g. by cluster name).
         max_workers: How many rotations run at once.
         on_result: Called with each result as it completes (from a worker thread).
-        **options: Passed to :func:`rotate` (``only_if_expiring_within``, ``force``, ``now``,
-            ``regenerate_old_key``, ``timeout`` ...).
+        only_if_expiring_within: As for :func:`rotate`, for every gateway.
+        force: As for :func:`rotate`.
+        now: As for :func:`rotate`.
+        regenerate_old_key: As for :func:`rotate`.
+        token_ttl: As for :func:`rotate`.
+        timeout: As for :func:`rotate`, per gateway.
+        keep_history: As for :func:`rotate`.
+        holder_identity: As for :func:`rotate` (each gateway has its own Lease).
+        lease_duration: As for :func:`rotate`.
+        profile: As for :func:`rotate`.
+        on_event: As for :func:`rotate`; called from the worker threads.
 
     Returns:
         The results in the order of ``specs``; an exception in one rotation becomes a result
         with ``outcome="failed"`` and the error in ``reason``.
 
     Raises:
-        ValueError: Neither or both of ``kube`` and ``kube_for``, ``max_workers`` < 1, or an
-            unknown option (before anything runs).
+        ValueError: Neither or both of ``kube`` and ``kube_for``, or ``max_workers`` < 1
+            (before anything runs).
 
     Example:
         >>> rotate_many([], management=None, kube=None, kube_for=lambda s: None)
@@ -1558,19 +1577,28 @@ def rotate_many(
         raise ValueError("pass exactly one of kube= or kube_for=")
     if not isinstance(max_workers, int) or max_workers < 1:
         raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
-    import inspect
-
-    allowed = set(inspect.signature(rotate).parameters) - {"spec", "management", "kube"}
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ValueError(f"unknown rotate option(s) {unknown}; allowed: {sorted(allowed)}")
 
     def one(spec: DeploymentSpec) -> RotateResult:
         started = time.monotonic()
         try:
             client = kube if kube is not None else kube_for(spec)  # type: ignore[misc]
             assert client is not None
-            result = rotate(spec, management=management, kube=client, **options)
+            result = rotate(
+                spec,
+                management=management,
+                kube=client,
+                only_if_expiring_within=only_if_expiring_within,
+                force=force,
+                now=now,
+                regenerate_old_key=regenerate_old_key,
+                token_ttl=token_ttl,
+                timeout=timeout,
+                keep_history=keep_history,
+                holder_identity=holder_identity,
+                lease_duration=lease_duration,
+                profile=profile,
+                on_event=on_event,
+            )
         except Exception as exc:  # one gateway's failure must not stop the others
             logger.warning("rotation of %s failed: %s", getattr(spec, "gateway", spec), exc)
             gateway = getattr(spec, "gateway", None)
