@@ -788,3 +788,19 @@ def test_top_and_skip_select_a_page(apim: FakeApim) -> None:
         headers=_bearer(apim),
     )
     assert bad.status_code == 400
+
+
+def test_the_fakes_internal_state_keeps_keys_and_secrets_out_of_repr() -> None:
+    # Tracebacks and test debug output print these objects; the keys must not show.
+    from apim_selfhosted.testing.apim._state import GatewayState, PrincipalState
+
+    gateway = GatewayState(name="gw1", resource_id="/x/gateways/gw1")
+    gateway.regenerate("primary")
+    shown = repr(gateway)
+    assert "gw1" in shown
+    for secret in (gateway.primary, gateway.secondary, *(k for _, k in gateway.old_keys)):
+        assert secret not in shown
+    principal = PrincipalState(
+        client_id="app", client_secret="hunter2-secret", object_id="o", actions=None
+    )
+    assert "hunter2-secret" not in repr(principal)

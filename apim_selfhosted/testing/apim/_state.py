@@ -147,9 +147,10 @@ class GatewayState:
     resource_id: str
     description: str | None = None
     location: dict[str, str] | None = None
-    primary: str = field(default_factory=new_key)
-    secondary: str = field(default_factory=new_key)
-    old_keys: list[tuple[str, str]] = field(default_factory=list)
+    # The keys are secrets: kept out of repr (tracebacks, debug output of tests).
+    primary: str = field(default_factory=new_key, repr=False)
+    secondary: str = field(default_factory=new_key, repr=False)
+    old_keys: list[tuple[str, str]] = field(default_factory=list, repr=False)
     version: int = 1
 
     @property
@@ -267,7 +268,7 @@ class PrincipalState:
     """A service principal the fake's Entra ID knows."""
 
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     object_id: str
     actions: tuple[str, ...] | None  # None: every action
 
