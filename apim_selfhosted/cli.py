@@ -234,7 +234,22 @@ def _configure_render(parser: argparse.ArgumentParser) -> None:
 
 @command("render", help="print the Kubernetes manifests for a spec", configure=_configure_render)
 def render_command(args: argparse.Namespace) -> int:
-    """``apim-selfhosted render``: manifests as multi-document YAML."""
+    """``apim-selfhosted render``: manifests as multi-document YAML.
+
+    Args:
+        args: The parsed arguments.
+
+    Returns:
+        0 (bad input raises).
+
+    Raises:
+        SpecError: The spec file is missing or invalid, or the output cannot be written.
+        TokenError: ``--token-file`` holds no valid token for the spec's gateway.
+
+    Example:
+        >>> main(["render", "missing.yaml"])
+        2
+    """
     from apim_selfhosted.render import render, to_yaml
 
     spec = load_spec(args.spec, production_defaults=args.production_defaults)
@@ -292,7 +307,22 @@ def _configure_lint(parser: argparse.ArgumentParser) -> None:
     configure=_configure_lint,
 )
 def lint_command(args: argparse.Namespace) -> int:
-    """``apim-selfhosted lint``: findings as text or JSON; exit 1 when any is an error."""
+    """``apim-selfhosted lint``: findings as text or JSON; exit 1 when any is an error.
+
+    Args:
+        args: The parsed arguments.
+
+    Returns:
+        1 when a finding is an error, else 0.
+
+    Raises:
+        SpecError: The spec or profile file is missing or invalid, or ``--min-replicas`` < 1.
+        TokenError: ``--token-file`` holds no valid token for the spec's gateway.
+
+    Example:
+        >>> main(["lint", "missing.yaml"])
+        2
+    """
     from apim_selfhosted.profile import ProductionProfile, lint
 
     spec = load_spec(args.spec, production_defaults=args.production_defaults)
@@ -330,7 +360,25 @@ def _configure_schema(parser: argparse.ArgumentParser) -> None:
 
 @command("schema", help="print the JSON schema of a deployment spec", configure=_configure_schema)
 def schema_command(args: argparse.Namespace) -> int:
-    """``apim-selfhosted schema``: the DeploymentSpec JSON schema."""
+    """``apim-selfhosted schema``: the DeploymentSpec JSON schema.
+
+    Args:
+        args: The parsed arguments.
+
+    Returns:
+        0.
+
+    Raises:
+        SpecError: The output file cannot be written.
+
+    Example:
+        >>> import io, contextlib
+        >>> out = io.StringIO()
+        >>> with contextlib.redirect_stdout(out):
+        ...     code = main(["schema"])
+        >>> code, '"DeploymentSpec"' in out.getvalue()
+        (0, True)
+    """
     from apim_selfhosted.models import DeploymentSpec
 
     schema = DeploymentSpec.model_json_schema()
@@ -363,7 +411,18 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
     configure=_configure_demo,
 )
 def demo_command(args: argparse.Namespace) -> int:
-    """``apim-selfhosted demo``: :func:`apim_selfhosted.demo.run_demo`; exit 1 if a step failed."""
+    """``apim-selfhosted demo``: :func:`apim_selfhosted.demo.run_demo`; exit 1 if a step failed.
+
+    Args:
+        args: The parsed arguments.
+
+    Returns:
+        0 when every step ended as expected, else 1.
+
+    Example:
+        >>> commands()["demo"].run is demo_command
+        True
+    """
     from apim_selfhosted.demo import run_demo
 
     return run_demo(spec_path=args.spec, keep_running=args.keep_running).exit_code
