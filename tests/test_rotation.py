@@ -224,6 +224,36 @@ def test_regenerate_old_key_only_after_the_rollout(env: Env) -> None:
         assert result.old_secret not in names
 
 
+def test_the_old_key_is_not_regenerated_while_a_pod_still_uses_its_token(env: Env) -> None:
+    # A finalizer keeps one old pod Terminating after the rollout: it still runs with the old
+    # token, so regenerating the old key now would cut it off mid-drain.
+    spec = env.spec(replicas=2)
+    old = env.token(spec, key_type="primary")
+    env.deploy(spec, old)
+    lingering = env.kube.list_objects("v1", "Pod", spec.namespace)[0]["metadata"]["name"]
+    env.kube.patch(
+        "v1", "Pod", lingering, spec.namespace, {"metadata": {"finalizers": ["test/hold"]}}
+    )
+    try:
+        result = rotate(
+            spec,
+            management=env.management,
+            kube=env.kube,
+            force=True,
+            regenerate_old_key=True,
+            timeout=3,
+        )
+        pod = env.kube.get("v1", "Pod", lingering, spec.namespace)
+    finally:
+        env.kube.patch("v1", "Pod", lingering, spec.namespace, {"metadata": {"finalizers": None}})
+    assert pod is not None
+    assert pod["metadata"].get("deletionTimestamp")
+    assert result.outcome == "rotated", str(result)
+    assert result.regenerated_key is None
+    assert "was not regenerated" in " ".join(result.notes)
+    assert env.apim.validate_token(old).status == "valid"
+
+
 def test_second_rotation_at_the_same_time_yields(env: Env) -> None:
     spec = env.spec(replicas=2)
     env.deploy(spec, env.token(spec))
