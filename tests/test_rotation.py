@@ -224,6 +224,45 @@ def test_regenerate_old_key_only_after_the_rollout(env: Env) -> None:
         assert result.old_secret not in names
 
 
+def test_new_pods_that_log_authentication_failures_are_rolled_back(env: Env) -> None:
+    # Ready is not enough: a gateway whose token is refused stays Ready and serves nothing.
+    repo = "example.org/auth-refused"
+    spec = env.spec(replicas=2, image={"repository": repo, "tag": "1.0.0"})
+    old = env.token(spec)
+    env.deploy(spec, old)
+
+    def refuse_the_new_pods(event: ProgressEvent) -> None:
+        if event.step == "apply" and "creating Secret" in event.message:
+            env.emulator.script_pods(
+                image=repo, log_lines=("Configuration sync failed: 401 Unauthorized",)
+            )
+        elif event.step == "rollback":
+            env.emulator.script_pods(image=repo)
+
+    try:
+        result = rotate(
+            spec,
+            management=env.management,
+            kube=env.kube,
+            force=True,
+            timeout=10,
+            on_event=refuse_the_new_pods,
+        )
+    finally:
+        env.emulator.script_pods(image=repo)
+    assert result.outcome == "rolled-back", str(result)
+    assert "verification failed" in result.reason
+    logs = next(c for c in result.checks if c.name == "logs")
+    assert logs.status == "failed"
+    assert any("(unauthorized)" in line for line in logs.evidence), logs.evidence
+    assert f"rolled back to Secret {result.old_secret}" in result.reason
+    deployment = env.kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
+    assert deployment is not None
+    from apim_selfhosted.render import secret_name_in_use
+
+    assert secret_name_in_use(deployment) == token_secret_name(spec, old)
+
+
 def test_the_old_key_is_not_regenerated_while_a_pod_still_uses_its_token(env: Env) -> None:
     # A finalizer keeps one old pod Terminating after the rollout: it still runs with the old
     # token, so regenerating the old key now would cut it off mid-drain.
