@@ -592,3 +592,21 @@ def test_the_action_table_is_read_only() -> None:
     table: Any = ACTIONS
     with pytest.raises(TypeError):
         table["issue_token"] = "*"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("5", 5.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # an HTTP-date in the past: retry now
+        ("Wed, 21 Oct 2015 07:28:00 -0000", 0.0),  # parsed as a naive datetime: was a TypeError
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_retry_after_reads_seconds_and_http_dates(
+    header: str | None, expected: float | None
+) -> None:
+    from apim_selfhosted.management import _retry_after
+
+    assert _retry_after(header) == expected
