@@ -388,7 +388,10 @@ def parse_duration(text: str) -> timedelta:
             f"invalid duration {text!r}: use a whole number and a unit s, m, h, d or w "
             "(e.g. 7d, 36h)"
         )
-    return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
+    try:
+        return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
+    except OverflowError:
+        raise ValueError(f"invalid duration {text!r}: too long") from None
 
 
 def _format_duration(delta: timedelta) -> str:
