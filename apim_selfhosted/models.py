@@ -139,6 +139,9 @@ _CLOUD_CONFIG_SUFFIX = {
 }
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+#: The largest value of a Kubernetes int32 field (replicas, probe settings, ...): the API server
+#: refuses a larger number when it decodes the object.
+_INT32_MAX = 2**31 - 1
 
 # ARM naming rules (documented limits of the resource providers).
 _SUBSCRIPTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
@@ -852,11 +855,13 @@ class HttpProbe(_Part):
     path: str = Field(default=STATUS_PATH, description="HTTP path probed.")
     port: str | int = Field(default="http", description="Container port name or number.")
     scheme: Literal["HTTP", "HTTPS"] = Field(default="HTTP", description="HTTP or HTTPS.")
-    initial_delay_seconds: int = Field(default=0, ge=0, description="initialDelaySeconds.")
-    period_seconds: int = Field(default=5, ge=1, description="periodSeconds.")
-    timeout_seconds: int = Field(default=1, ge=1, description="timeoutSeconds.")
-    failure_threshold: int = Field(default=3, ge=1, description="failureThreshold.")
-    success_threshold: int = Field(default=1, ge=1, description="successThreshold.")
+    initial_delay_seconds: int = Field(
+        default=0, ge=0, le=_INT32_MAX, description="initialDelaySeconds."
+    )
+    period_seconds: int = Field(default=5, ge=1, le=_INT32_MAX, description="periodSeconds.")
+    timeout_seconds: int = Field(default=1, ge=1, le=_INT32_MAX, description="timeoutSeconds.")
+    failure_threshold: int = Field(default=3, ge=1, le=_INT32_MAX, description="failureThreshold.")
+    success_threshold: int = Field(default=1, ge=1, le=_INT32_MAX, description="successThreshold.")
 
 
 class Probes(_Part):
@@ -1299,8 +1304,8 @@ class Autoscaling(_Part):
         70
     """
 
-    min_replicas: int = Field(default=2, ge=1, description="Fewest replicas.")
-    max_replicas: int = Field(default=10, ge=1, description="Most replicas.")
+    min_replicas: int = Field(default=2, ge=1, le=_INT32_MAX, description="Fewest replicas.")
+    max_replicas: int = Field(default=10, ge=1, le=_INT32_MAX, description="Most replicas.")
     target_cpu_utilization: int | None = Field(
         default=70, ge=1, le=100, description="Average CPU utilisation target (% of requests)."
     )
@@ -1514,7 +1519,10 @@ class DeploymentSpec(BaseModel):
     )
     image: ImageSettings = Field(default_factory=ImageSettings, description="The image.")
     replicas: int | None = Field(
-        default=1, ge=0, description="Replica count; null leaves it to an autoscaler."
+        default=1,
+        ge=0,
+        le=_INT32_MAX,
+        description="Replica count; null leaves it to an autoscaler.",
     )
     strategy: RolloutStrategy = Field(
         default_factory=RolloutStrategy, description="Deployment update strategy."
@@ -1522,10 +1530,13 @@ class DeploymentSpec(BaseModel):
     termination_grace_period_seconds: int = Field(
         default=60, ge=0, description="Time for in-flight requests to finish on shutdown."
     )
-    min_ready_seconds: int = Field(default=0, ge=0, description="Deployment minReadySeconds.")
+    min_ready_seconds: int = Field(
+        default=0, ge=0, le=_INT32_MAX, description="Deployment minReadySeconds."
+    )
     progress_deadline_seconds: int = Field(
         default=600,
         ge=1,
+        le=_INT32_MAX,
         description="Deployment progressDeadlineSeconds: how long a rollout may make no "
         "progress before it counts as failed.",
     )

@@ -281,3 +281,26 @@ def test_image_repository_refuses_what_the_kubelet_cannot_pull(repository: str) 
         spec(image={"repository": repository})
     assert [path for path, _ in info.value.problems] == ["image.repository"]
     assert "put the tag in image.tag" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "path"),
+    [
+        ({"replicas": 2**31}, "replicas"),
+        ({"min_ready_seconds": 2**31}, "min_ready_seconds"),
+        ({"progress_deadline_seconds": 2**31}, "progress_deadline_seconds"),
+        ({"autoscaling": {"min_replicas": 1, "max_replicas": 2**31}}, "autoscaling.max_replicas"),
+        ({"probes": {"readiness": {"period_seconds": 2**31}}}, "probes.readiness.period_seconds"),
+    ],
+)
+def test_int32_fields_refuse_what_the_api_server_cannot_decode(
+    values: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(SpecError) as info:
+        spec(**values)
+    assert [p for p, _ in info.value.problems] == [path]
+    assert "2147483647" in str(info.value)
+
+
+def test_int32_fields_accept_the_largest_int32() -> None:
+    assert spec(replicas=2**31 - 1).replicas == 2**31 - 1
