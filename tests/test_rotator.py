@@ -55,7 +55,7 @@ def _by_kind(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_schema_versions_found() -> None:
-    assert VERSIONS[0] == "1.29.0" or VERSIONS[0].startswith("1.29")
+    assert VERSIONS[0].startswith("1.29.")
     assert len(VERSIONS) >= 5
 
 
