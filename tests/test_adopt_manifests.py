@@ -12,6 +12,7 @@ from _manifest_essence import essence
 
 from apim_selfhosted import SpecError
 from apim_selfhosted.adopt import PLACEHOLDER, IssueKind, spec_from_manifests
+from apim_selfhosted.models import MAX_BASE_NAME
 from apim_selfhosted.render import render
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "adopt"
@@ -249,7 +250,7 @@ def test_the_classmethods_delegate_to_the_importers() -> None:
 
 def test_a_long_deployment_name_is_shortened_and_reported() -> None:
     docs = list(yaml.safe_load_all(_read("portal-v2.yaml")))
-    long_name = "apim-gateway-azure-api-management-gateway"
+    long_name = "gateways-of-the-west-region-azure-api-management-gateway"  # 56 characters
     for doc in docs:
         if doc["kind"] == "Deployment":
             doc["metadata"]["name"] = long_name
@@ -279,7 +280,7 @@ def test_a_long_deployment_name_is_shortened_and_reported() -> None:
         }
     )
     spec, report = spec_from_manifests(yaml.safe_dump_all(docs), **IDS)
-    assert spec.base_name == long_name[:40]
+    assert spec.base_name == long_name[:MAX_BASE_NAME].rstrip("-")
     assert report.by_path(f"Deployment/{long_name}: metadata.name")[0].severity == "warning"
     assert spec.autoscaling is not None
     assert (spec.autoscaling.min_replicas, spec.autoscaling.target_cpu_utilization) == (2, 60)

@@ -13,6 +13,7 @@ from apim_selfhosted import SpecError
 from apim_selfhosted.adopt import PLACEHOLDER, IssueKind
 from apim_selfhosted.helm import chart_fullname, spec_from_helm_values, spec_to_helm_values
 from apim_selfhosted.models import (
+    MAX_BASE_NAME,
     DeploymentSpec,
     DnsConfig,
     ExistingSecretAuth,
@@ -297,8 +298,11 @@ def test_chart_fullname_rules() -> None:
 
 
 def test_a_fullname_longer_than_the_library_allows_is_shortened_and_reported() -> None:
-    spec, report = _import(_values(), release_name="apim-gateway")
-    assert spec.base_name == "apim-gateway-azure-api-management-gatewa"
+    release = "gateways-of-the-west-region"  # fullname: 56 characters
+    spec, report = _import(_values(), release_name=release)
+    fullname = f"{release}-azure-api-management-gateway"
+    assert spec.base_name == fullname[:MAX_BASE_NAME].rstrip("-")
+    assert len(spec.base_name) <= MAX_BASE_NAME
     (issue,) = report.by_path("fullnameOverride")
     assert issue.severity == "warning"
 
