@@ -1207,6 +1207,25 @@ class Toleration(_Part):
             raise ValueError("toleration_seconds needs effect NoExecute")
         return self
 
+    def to_manifest(self) -> dict[str, Any]:
+        """The toleration as it goes into a pod spec (camelCase keys, unset ones left out).
+
+        Returns:
+            A ``core/v1`` Toleration.
+
+        Example:
+            >>> Toleration(key="dedicated", value="apim", effect="NoSchedule").to_manifest()
+            {'key': 'dedicated', 'operator': 'Equal', 'value': 'apim', 'effect': 'NoSchedule'}
+        """
+        fields = {
+            "key": self.key,
+            "operator": self.operator,
+            "value": self.value,
+            "effect": self.effect,
+            "tolerationSeconds": self.toleration_seconds,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
 
 class SecurityContext(_Part):
     """Pod and container security settings. The defaults are the restricted profile.

@@ -617,20 +617,7 @@ def _pod_spec(spec: DeploymentSpec, token: Token | None) -> dict[str, Any]:
     if spec.node_selector:
         pod["nodeSelector"] = dict(spec.node_selector)
     if spec.tolerations:
-        pod["tolerations"] = [
-            {
-                k: v
-                for k, v in {
-                    "key": t.key,
-                    "operator": t.operator,
-                    "value": t.value,
-                    "effect": t.effect,
-                    "tolerationSeconds": t.toleration_seconds,
-                }.items()
-                if v is not None
-            }
-            for t in spec.tolerations
-        ]
+        pod["tolerations"] = [t.to_manifest() for t in spec.tolerations]
     affinity = copy.deepcopy(spec.affinity)
     ha = spec.high_availability
     if ha.enabled and ha.spread == "anti-affinity":
