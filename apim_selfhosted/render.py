@@ -46,7 +46,7 @@ import re
 import sys
 import types
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from apim_selfhosted.errors import SpecError, TokenError
 from apim_selfhosted.models import (
@@ -80,6 +80,7 @@ __all__ = [
     "MANAGED_BY",
     "REDACTED",
     "TOKEN_SECRET_KEY",
+    "TokenReference",
     "gateway_label_value",
     "managed_selector",
     "object_labels",
@@ -88,10 +89,13 @@ __all__ = [
     "secret_name_in_use",
     "selector_labels",
     "to_yaml",
+    "token_reference",
     "token_secret",
     "token_secret_name",
     "token_secret_selector",
 ]
+
+_AUTH_ENV = "config.service.auth"
 
 #: ``app.kubernetes.io/name`` of every object.
 APP_NAME = "azure-api-management-gateway"
@@ -370,6 +374,46 @@ def _iso(token: Token) -> str:
     return token.expires_on.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class TokenReference(NamedTuple):
+    """Where a gateway Deployment reads its token from: container, Secret and key.
+
+    Example:
+        >>> TokenReference(container="gw1", secret="gw1-token", key="value").secret
+        'gw1-token'
+    """
+
+    container: str
+    secret: str
+    key: str
+
+
+def token_reference(deployment: Mapping[str, Any]) -> TokenReference | None:
+    """The container, Secret and key a gateway Deployment reads ``config.service.auth`` from.
+
+    Args:
+        deployment: A Deployment manifest as a dict (from :func:`render` or the API server).
+
+    Returns:
+        The first container whose ``config.service.auth`` comes from a Secret key, or ``None``
+        when no container reads the token from a Secret.
+
+    Example:
+        >>> from apim_selfhosted.models import DeploymentSpec, Gateway
+        >>> spec = DeploymentSpec(gateway=Gateway(subscription_id="s", resource_group="rg",
+        ...     service_name="contoso", name="gw1"), namespace="apim")
+        >>> [token_reference(m) for m in render(spec) if m["kind"] == "Deployment"]
+        [TokenReference(container='gw1', secret='gw1-token', key='value')]
+    """
+    template = (deployment.get("spec") or {}).get("template") or {}
+    for container in (template.get("spec") or {}).get("containers") or []:
+        for env in container.get("env") or []:
+            if env.get("name") == _AUTH_ENV:
+                ref = (env.get("valueFrom") or {}).get("secretKeyRef") or {}
+                if ref.get("name") and ref.get("key"):
+                    return TokenReference(str(container["name"]), str(ref["name"]), str(ref["key"]))
+    return None
+
+
 def secret_name_in_use(deployment: Mapping[str, Any]) -> str | None:
     """The Secret a (rendered or live) gateway Deployment reads ``config.service.auth`` from.
 
@@ -386,16 +430,8 @@ def secret_name_in_use(deployment: Mapping[str, Any]) -> str | None:
         >>> [secret_name_in_use(m) for m in render(spec) if m["kind"] == "Deployment"]
         ['gw1-token']
     """
-    containers = (
-        deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
-    )
-    for container in containers:
-        for env in container.get("env") or []:
-            if env.get("name") == "config.service.auth":
-                ref = (env.get("valueFrom") or {}).get("secretKeyRef") or {}
-                name = ref.get("name")
-                return name if isinstance(name, str) else None
-    return None
+    ref = token_reference(deployment)
+    return ref.secret if ref is not None else None
 
 
 # ---------------------------------------------------------------------------------------------

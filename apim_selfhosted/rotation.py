@@ -73,6 +73,7 @@ from apim_selfhosted.models import (
     WorkloadIdentityAuth,
     check_dns1123_subdomain,
 )
+from apim_selfhosted.render import token_reference
 from apim_selfhosted.results import Check, ProgressEvent, RolloutStatus
 
 if TYPE_CHECKING:
@@ -806,20 +807,6 @@ def _release_lease(kube: KubernetesApplier, lease: Mapping[str, Any]) -> None:
 # ------------------------------------------------------------------------------ the patch
 
 
-def _auth_container(deployment: Mapping[str, Any]) -> tuple[str, str, str] | None:
-    """(container name, secret name, key) of the env var config.service.auth."""
-    containers = (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
-        "containers"
-    ) or []
-    for container in containers:
-        for env in container.get("env") or []:
-            if env.get("name") == _AUTH_ENV:
-                ref = (env.get("valueFrom") or {}).get("secretKeyRef") or {}
-                if ref.get("name") and ref.get("key"):
-                    return str(container["name"]), str(ref["name"]), str(ref["key"])
-    return None
-
-
 def _token_patch(
     spec: DeploymentSpec,
     container: str,
@@ -1243,8 +1230,10 @@ def rotate(
     state = read_cluster_state(spec, kube=kube)
     verdict, why = _decide(spec, state, horizon, force, now or _real_now())
     if verdict is not None:
-        found = _auth_container(state.deployment) if state.deployment else None
-        return finish(verdict, why, old_token=state.token, old_secret=found[1] if found else None)
+        found = token_reference(state.deployment) if state.deployment else None
+        return finish(
+            verdict, why, old_token=state.token, old_secret=found.secret if found else None
+        )
     lease, holder = _acquire_lease(
         kube,
         spec,
@@ -1293,7 +1282,7 @@ def _decide(
             f"no Deployment {spec.namespace}/{spec.base_name}: deploy the gateway first "
             "(`apim-selfhosted deploy SPEC`)",
         )
-    if _auth_container(state.deployment) is None:
+    if token_reference(state.deployment) is None:
         return (
             "failed",
             f"Deployment {spec.namespace}/{spec.base_name} does not read {_AUTH_ENV} from a "
@@ -1350,15 +1339,15 @@ def _rotate_locked(
     state = read_cluster_state(spec, kube=kube)
     verdict, reason_to_rotate = _decide(spec, state, horizon, force, current_time)
     if verdict is not None:
-        found_ref = _auth_container(state.deployment) if state.deployment else None
+        found_ref = token_reference(state.deployment) if state.deployment else None
         return finish(
             verdict,
             reason_to_rotate,
             old_token=state.token,
-            old_secret=found_ref[1] if found_ref else None,
+            old_secret=found_ref.secret if found_ref else None,
         )
     assert state.deployment is not None
-    found = _auth_container(state.deployment)
+    found = token_reference(state.deployment)
     assert found is not None
     container, old_secret, old_key = found
     old = state.token

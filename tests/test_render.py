@@ -584,3 +584,31 @@ def test_render_is_callable_from_the_root_whatever_was_imported_first() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["5", "5", "True"]
+
+
+def test_token_reference_finds_the_container_reading_the_token_from_a_secret() -> None:
+    from apim_selfhosted.render import TokenReference, secret_name_in_use, token_reference
+
+    def container(name: str, env: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"name": name, "image": "x:1", "env": env}
+
+    plain = {"name": "config.service.auth", "value": "workloadIdentity"}
+    from_secret = {
+        "name": "config.service.auth",
+        "valueFrom": {"secretKeyRef": {"name": "gw-token", "key": "gateway-key"}},
+    }
+    deployment = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [container("sidecar", [plain]), container("gw", [from_secret])]
+                }
+            }
+        }
+    }
+    assert token_reference(deployment) == TokenReference("gw", "gw-token", "gateway-key")
+    assert secret_name_in_use(deployment) == "gw-token"
+    deployment["spec"]["template"]["spec"]["containers"].pop()
+    assert token_reference(deployment) is None
+    assert secret_name_in_use(deployment) is None
+    assert token_reference({}) is None
