@@ -64,6 +64,7 @@ __all__ = [
     "DEFAULT_FIELD_MANAGER",
     "POD_START_FAILURES",
     "KubernetesApplier",
+    "applied_configuration",
     "collection_path",
     "object_path",
     "pod_problems",
@@ -1021,8 +1022,14 @@ class KubernetesApplier:
         dry_run: bool,
         live: Mapping[ObjectRef, Mapping[str, Any] | None] | None,
         on_event: EventCallback | None,
+        seen: dict[ObjectRef, Mapping[str, Any] | None] | None = None,
     ) -> list[tuple[Applied, dict[str, Any] | None]]:
-        """``apply``, also returning the object the server answered with (None if skipped)."""
+        """``apply``, also returning the object the server answered with (None if skipped).
+
+        ``seen`` (when given) receives each object as it was before its apply (``None``:
+        absent), as soon as it has been read, so a caller still has it when a later object
+        fails; entries already there are kept.
+        """
         items = [(dict(m), _ref(m)) for m in manifests]  # validates all before writing
         known = dict(live or {})
         results: list[tuple[Applied, dict[str, Any] | None]] = []
@@ -1039,6 +1046,8 @@ class KubernetesApplier:
                 before = None  # nothing can exist yet in a namespace this call created
             else:
                 before = self.get(ref.api_version, ref.kind, ref.name, ref.namespace)
+            if seen is not None:
+                seen.setdefault(ref, before)
             if dry_run and ref.kind == "Namespace" and before is None:
                 missing_namespaces.add(ref.name)
             status, obj = self._apply_one(
@@ -1339,6 +1348,109 @@ class KubernetesApplier:
                 status, _status_of(data), verb="watch", resource=resource, namespace=namespace
             )
         return resp.response
+
+
+_ABSENT = object()
+
+
+def _extract(value: Any, fields: Mapping[str, Any]) -> Any:
+    """The part of ``value`` that the ``fieldsV1`` set ``fields`` names (structured-merge-diff)."""
+    children = {k: v for k, v in fields.items() if k != "."}
+    if not children:
+        return copy.deepcopy(value)  # a leaf, or an atomic list/map: owned as a whole
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, sub in children.items():
+            if key.startswith("f:") and key[2:] in value:
+                out[key[2:]] = _extract(value[key[2:]], sub or {})
+        return out
+    if isinstance(value, list):
+        items: list[Any] = []
+        for index, item in enumerate(value):
+            for key, sub in children.items():
+                kind, _, text = key.partition(":")
+                if kind == "k" and isinstance(item, Mapping):
+                    keys = json.loads(text)
+                    if all(item.get(k, _ABSENT) == v for k, v in keys.items()):
+                        items.append({**keys, **_extract(item, sub or {})})
+                        break
+                elif (kind == "v" and item == json.loads(text)) or (
+                    kind == "i" and text == str(index)
+                ):
+                    items.append(copy.deepcopy(item))
+                    break
+        return items
+    return copy.deepcopy(value)
+
+
+def applied_configuration(
+    obj: Mapping[str, Any], *, field_manager: str = DEFAULT_FIELD_MANAGER
+) -> dict[str, Any] | None:
+    """What ``field_manager`` last server-side applied to ``obj``, read back from the object.
+
+    The API server records, in ``metadata.managedFields``, the exact set of fields each
+    manager's apply owns; taking those fields (with their live values) out of the object gives
+    the manager's last applied configuration (client-go's ``Extract<Kind>`` does the same).
+    Applying it again with the same manager returns the object to that state: this is how a
+    failed ``deploy`` is rolled back, without keeping a copy of the manifests (and of the
+    token) anywhere else.
+
+    Args:
+        obj: A live object as read from the API server (with ``metadata.managedFields``).
+        field_manager: The manager whose ``Apply`` entry is read.
+
+    Returns:
+        A manifest (``apiVersion``, ``kind``, name, namespace and the owned fields), or ``None``
+        when the manager never applied the object.
+
+    Example:
+        >>> live = {"apiVersion": "v1", "kind": "ConfigMap",
+        ...         "metadata": {"name": "c", "namespace": "n", "labels": {"a": "1", "b": "2"},
+        ...                      "managedFields": [{"manager": "apim-selfhosted",
+        ...                                         "operation": "Apply",
+        ...                                         "fieldsV1": {"f:data": {"f:x": {}},
+        ...                                                      "f:metadata": {"f:labels":
+        ...                                                                     {"f:a": {}}}}}]},
+        ...         "data": {"x": "1", "y": "2"}}
+        >>> applied_configuration(live)["data"], applied_configuration(live)["metadata"]["labels"]
+        ({'x': '1'}, {'a': '1'})
+    """
+    meta = obj.get("metadata") or {}
+    entries = [
+        e
+        for e in meta.get("managedFields") or []
+        if e.get("manager") == field_manager
+        and e.get("operation") == "Apply"
+        and not e.get("subresource")
+        and isinstance(e.get("fieldsV1"), Mapping)
+    ]
+    if not entries:
+        return None
+    out: dict[str, Any] = {}
+    for entry in entries:
+        part = _extract(obj, entry["fieldsV1"])
+        if isinstance(part, dict):
+            out = _merged(out, part)
+    metadata = dict(out.get("metadata") or {})
+    metadata["name"] = meta.get("name")
+    if meta.get("namespace"):
+        metadata["namespace"] = meta["namespace"]
+    return {
+        **out,
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": metadata,
+    }
+
+
+def _merged(a: dict[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for key, value in b.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def secret_names_in_template(template: Mapping[str, Any]) -> set[str]:

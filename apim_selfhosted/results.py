@@ -491,6 +491,12 @@ class DeployResult(BaseModel):
     rolled_back: bool = Field(
         default=False, description="True when a failed rollout was rolled back."
     )
+    restored: tuple[ObjectRef, ...] = Field(
+        default=(), description="Objects the rollback returned to their state before the deploy."
+    )
+    removed: tuple[ObjectRef, ...] = Field(
+        default=(), description="Objects the failed deploy had created, deleted by the rollback."
+    )
     error: str | None = Field(default=None, description="Why the deploy failed, if it did.")
     elapsed_seconds: float = Field(default=0.0, description="Wall time of the deploy.")
 
@@ -540,7 +546,9 @@ class DeployResult(BaseModel):
         if self.rollout is not None:
             lines.append("  " + str(self.rollout).replace("\n", "\n  "))
         if self.rolled_back:
-            lines.append("  rolled back to the previous pod template")
+            lines.append("  rolled back to the previous pod template and objects")
+            lines.extend(f"  {ref}: restored" for ref in self.restored)
+            lines.extend(f"  {ref}: removed" for ref in self.removed)
         if self.error:
             lines.append(f"  error: {self.error}")
         if self.verify is not None:
@@ -556,7 +564,12 @@ class DeployResult(BaseModel):
         if self.rollout is not None:
             parts += ["", self.rollout._repr_markdown_()]
         if self.rolled_back:
-            parts += ["", "Rolled back to the previous pod template; the old pods kept serving."]
+            parts += [
+                "",
+                "Rolled back to the previous pod template and objects "
+                f"({len(self.restored)} restored, {len(self.removed)} removed); "
+                "the old pods kept serving.",
+            ]
         if self.error:
             parts += ["", f"**Error**: {_md_escape(self.error)}"]
         if self.verify is not None:

@@ -38,7 +38,7 @@ from apim_selfhosted.errors import (
     SpecError,
     TokenError,
 )
-from apim_selfhosted.kube import DEFAULT_FIELD_MANAGER
+from apim_selfhosted.kube import DEFAULT_FIELD_MANAGER, applied_configuration
 from apim_selfhosted.models import (
     DeploymentSpec,
     ExistingSecretAuth,
@@ -314,6 +314,86 @@ def roll_back(
     )
 
 
+@dataclass(frozen=True)
+class _Rollback:
+    status: RolloutStatus | None
+    restored: tuple[ObjectRef, ...]
+    removed: tuple[ObjectRef, ...]
+    kept: tuple[str, ...]  # objects that could not be restored, with the reason
+
+
+def _obj_ref(manifest: Mapping[str, Any]) -> ObjectRef:
+    meta = manifest["metadata"]
+    return ObjectRef(
+        api_version=manifest["apiVersion"],
+        kind=manifest["kind"],
+        name=meta["name"],
+        namespace=meta.get("namespace"),
+    )
+
+
+def _roll_back_all(
+    kube: KubernetesApplier,
+    manifests: Sequence[Mapping[str, Any]],
+    before: Mapping[ObjectRef, Mapping[str, Any] | None],
+    *,
+    timeout: float,
+    on_event: EventCallback | None,
+) -> _Rollback:
+    """Returns every object a failed deploy applied to its state before that deploy.
+
+    An object this library had applied before is applied again with what it applied then (read
+    back from the object's ``managedFields`` as it was before the failed apply: see
+    :func:`~apim_selfhosted.kube.applied_configuration`), with ``force``; an object the failed
+    deploy created is deleted once the previous pods are back; a Deployment another tool made
+    gets its previous pod template back (``kubectl rollout undo``). Objects the failed deploy
+    did not reach were not changed; a namespace it created is not deleted.
+    """
+    restored: list[ObjectRef] = []
+    created: list[ObjectRef] = []
+    kept: list[str] = []
+    deployment: ObjectRef | None = None
+    for manifest in manifests:
+        ref = _obj_ref(manifest)
+        if ref not in before:
+            continue
+        previous = before[ref]
+        if ref.kind == "Deployment":
+            deployment = ref
+        if previous is None:
+            if ref.kind != "Namespace":  # never deleted: it may hold anything by now
+                created.append(ref)
+            continue
+        config = applied_configuration(previous, field_manager=DEFAULT_FIELD_MANAGER)
+        if config is None:
+            if ref.kind == "Deployment":
+                kube.restore_template(manifest, previous, on_event=on_event)
+                restored.append(ref)
+            else:
+                kept.append(f"{ref} (not applied by this library before the failed deploy)")
+            continue
+        _emit(on_event, "rollback", f"{ref}: restoring what the previous deploy applied")
+        kube.apply([config], field_manager=DEFAULT_FIELD_MANAGER, force=True)
+        restored.append(ref)
+    status = None
+    if deployment is not None and deployment.namespace is not None:
+        status = kube.wait_for_rollout(
+            deployment.name, deployment.namespace, timeout=timeout, on_event=on_event
+        )
+    removed: list[ObjectRef] = []
+    for ref in created:
+        live = kube.get(ref.api_version, ref.kind, ref.name, ref.namespace)
+        labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+        if live is None or labels.get("app.kubernetes.io/managed-by") != "apim-selfhosted":
+            continue
+        if kube.delete(ref.api_version, ref.kind, ref.name, ref.namespace):
+            removed.append(ref)
+            _emit(on_event, "rollback", f"{ref}: deleted (created by the failed deploy)")
+    return _Rollback(
+        status=status, restored=tuple(restored), removed=tuple(removed), kept=tuple(kept)
+    )
+
+
 # ------------------------------------------------------------------------------ deploy
 
 
@@ -493,7 +573,9 @@ def deploy(
             not changed).
         description: The gateway's description in APIM when it is created.
         token_ttl: Validity of a newly issued token (at most 30 days).
-        rollback_on_failure: Restore the previous pod template when the rollout fails.
+        rollback_on_failure: When the rollout fails, return every object this deploy applied to
+            its state before (the pod template, ConfigMap, Services, labels ...) and delete
+            the objects it created, so that the cluster is as the last good deploy left it.
         prune: Delete objects of this gateway the rendering no longer contains.
         run_verify: Run :func:`verify` after a successful rollout.
         force: Take over fields another field manager owns (server-side apply ``force``).
@@ -634,6 +716,8 @@ def deploy(
         )
 
     _emit(on_event, "apply", f"applying {len(manifests)} objects to {namespace}")
+    # Every object as it was before this deploy touched it: what a rollback returns to.
+    before: dict[ObjectRef, Mapping[str, Any] | None] = {}
     try:
         pairs = kube._apply_all(
             manifests,
@@ -642,6 +726,7 @@ def deploy(
             dry_run=False,
             live=_known_live(spec, state),
             on_event=on_event,
+            seen=before,
         )
     except FieldConflictError as exc:
         if force or not exc.managers or not set(exc.managers) <= _OWN_MANAGERS:
@@ -658,8 +743,9 @@ def deploy(
             field_manager=DEFAULT_FIELD_MANAGER,
             force=True,
             dry_run=False,
-            live=_known_live(spec, state),
+            live={**_known_live(spec, state), **before},
             on_event=on_event,
+            seen=before,
         )
     applied = [a for a, _ in pairs]
     answered = {(a.kind, a.name): obj for a, obj in pairs if obj is not None}
@@ -678,17 +764,23 @@ def deploy(
     if not rollout.ok:
         error = f"the rollout did not complete: {rollout.message or rollout.outcome}"
         rolled_back = False
-        desired = _deployment_manifest(manifests)
-        previous = state.deployment
-        if rollback_on_failure and desired is not None and previous is not None:
-            _emit(on_event, "rollback", f"restoring the previous pod template of {name}")
+        restored: tuple[ObjectRef, ...] = ()
+        removed: tuple[ObjectRef, ...] = ()
+        if rollback_on_failure and state.deployment is not None:
+            _emit(on_event, "rollback", f"restoring the state before this deploy in {namespace}")
             try:
-                back = roll_back(kube, desired, previous, timeout=timeout, on_event=on_event)
+                back = _roll_back_all(kube, manifests, before, timeout=timeout, on_event=on_event)
                 rolled_back = True
-                if not back.ok:
-                    error += f"; the rollback did not complete either: {back.message}"
+                restored, removed = back.restored, back.removed
+                if back.status is not None and not back.status.ok:
+                    error += f"; the rollback did not complete either: {back.status.message}"
                 else:
-                    error += "; rolled back to the previous pod template"
+                    error += (
+                        "; rolled back to the previous pod template and objects "
+                        f"({len(restored)} restored, {len(removed)} removed)"
+                    )
+                if back.kept:
+                    error += "; not restored: " + ", ".join(back.kept)
             except ApimSelfhostedError as exc:
                 error += f"; the rollback failed: {exc}"
         _emit(on_event, "deploy", error)
@@ -696,6 +788,8 @@ def deploy(
             applied=tuple(applied),
             rollout=rollout,
             rolled_back=rolled_back,
+            restored=restored,
+            removed=removed,
             error=error,
             elapsed_seconds=round(time.monotonic() - started, 3),
             **common,
