@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
+import hashlib
 import logging
 import re
 import time
@@ -58,6 +60,8 @@ from apim_selfhosted.results import (
 )
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from apim_selfhosted.kube import KubernetesApplier
     from apim_selfhosted.management import ManagementClient
     from apim_selfhosted.profile import ProductionProfile
@@ -65,14 +69,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ANNOTATION_KEY_FINGERPRINT",
     "LOG_FAILURE_PATTERNS",
     "ClusterState",
     "config_endpoint_host",
     "deploy",
+    "issuing_key_fingerprint",
+    "key_fingerprint",
     "read_cluster_state",
     "roll_back",
     "status",
     "verify",
+    "with_key_fingerprint",
 ]
 
 EventCallback = Callable[[ProgressEvent], None]
@@ -152,6 +160,96 @@ def config_endpoint_host(value: str) -> str:
     if "://" in text:
         text = text.split("://", 1)[1]
     return text.split("/", 1)[0]
+
+
+# ------------------------------------------------------------------------------ issuing key
+
+#: Annotation on a token Secret: :func:`key_fingerprint` of the gateway key that issued the token.
+ANNOTATION_KEY_FINGERPRINT = "apim-selfhosted.io/key-fingerprint"
+
+
+def key_fingerprint(key: SecretStr | str) -> str:
+    """A short, non-reversible fingerprint of a gateway key: the first 16 hex digits of SHA-256.
+
+    It tells whether a key is still the one that issued a token (API Management offers no
+    operation that validates a token, and how tokens are signed is not documented, so the
+    library never computes signatures). Safe to store next to the token: a gateway key is a long
+    random value, so 64 bits of its SHA-256 reveal nothing that helps to find it (SHA-256 is
+    preimage resistant and the key space cannot be searched), and the fingerprint cannot sign
+    anything. Whoever can read the annotation can read the token in the same Secret anyway.
+
+    Args:
+        key: The key (as returned by ``ManagementClient.list_keys``).
+
+    Returns:
+        16 lowercase hex digits.
+
+    Example:
+        >>> key_fingerprint("not-a-real-key")
+        'fa77d7bdb2ae64fb'
+    """
+    value = key if isinstance(key, str) else key.get_secret_value()
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
+
+
+def issuing_key_fingerprint(
+    management: ManagementClient, gateway: Any, key_type: KeyType | str
+) -> str | None:
+    """The fingerprint of the gateway's current ``key_type`` key, or ``None`` if not allowed.
+
+    Call it right after issuing a token from that key and record the result on the token's
+    Secret with :func:`with_key_fingerprint`; :func:`verify` (with ``management``) then tells
+    whether the key was regenerated since (which makes the token invalid). Reading keys needs
+    ``Microsoft.ApiManagement/service/gateways/listKeys/action``; credentials without it (such
+    as the least-privilege rotator role) get ``None`` and the token simply carries no
+    fingerprint.
+
+    Args:
+        management: The Azure client.
+        gateway: The gateway (a :class:`~apim_selfhosted.models.Gateway`).
+        key_type: The key the token was issued from.
+
+    Returns:
+        The fingerprint, or ``None`` when the credentials may not list the keys.
+
+    Raises:
+        ManagementError: Azure failed otherwise (after retries).
+
+    Example:
+        >>> issuing_key_fingerprint(mgmt, spec.gateway, "primary")  # doctest: +SKIP
+        '5d0c2e1f9a8b7c6d'
+    """
+    try:
+        keys = management.list_keys(gateway)
+    except AuthorizationError:
+        logger.info("no permission to list the keys of %s: no key fingerprint recorded", gateway)
+        return None
+    return key_fingerprint(keys.get(key_type))
+
+
+def with_key_fingerprint(secret: Mapping[str, Any], fingerprint: str | None) -> dict[str, Any]:
+    """A copy of a token Secret manifest annotated with the issuing key's fingerprint.
+
+    Args:
+        secret: The Secret (e.g. from :func:`~apim_selfhosted.render.token_secret`).
+        fingerprint: From :func:`issuing_key_fingerprint`; ``None`` returns an unchanged copy.
+
+    Returns:
+        The annotated copy (the input is not changed).
+
+    Example:
+        >>> s = with_key_fingerprint({"metadata": {"name": "t"}}, "0123456789abcdef")
+        >>> s["metadata"]["annotations"]
+        {'apim-selfhosted.io/key-fingerprint': '0123456789abcdef'}
+    """
+    out = copy.deepcopy(dict(secret))
+    if fingerprint is not None:
+        metadata = out.setdefault("metadata", {})
+        metadata["annotations"] = {
+            **(metadata.get("annotations") or {}),
+            ANNOTATION_KEY_FINGERPRINT: fingerprint,
+        }
+    return out
 
 
 # ------------------------------------------------------------------------------ cluster state
@@ -695,6 +793,25 @@ def deploy(
             token_issued = True
 
     manifests = render(spec, token) if token is not None else render(spec)
+    if token is not None:
+        # The issuing key's fingerprint: measured for a new token, kept for a reused one (the
+        # live Secret of the same token has it; not applying it again would remove it).
+        from apim_selfhosted.render import token_secret_name
+
+        secret_name = token_secret_name(spec, token)
+        fingerprint: str | None = None
+        if token_issued:
+            assert management is not None
+            fingerprint = issuing_key_fingerprint(management, gateway, token.key_type)
+        elif state.secret is not None and state.secret_name == secret_name:
+            annotations = (state.secret.get("metadata") or {}).get("annotations") or {}
+            fingerprint = annotations.get(ANNOTATION_KEY_FINGERPRINT)
+        manifests = [
+            with_key_fingerprint(m, fingerprint)
+            if m["kind"] == "Secret" and m["metadata"]["name"] == secret_name
+            else m
+            for m in manifests
+        ]
     manifests = _with_record(manifests)
     plan: Plan | None = kube.diff(manifests, force=force) if diff else None
     name, namespace = spec.base_name, spec.namespace
@@ -1115,9 +1232,9 @@ def _check_token(
             advice="rotate now: `apim-selfhosted rotate SPEC`",
         )
     if management is not None:
-        # API Management has no operation that validates a gateway token; the config endpoint
-        # is what judges it, and the log check below catches its refusals.
-        evidence.append("acceptance by API Management is judged from the pod logs")
+        # API Management has no operation that validates a gateway token: the "token-key"
+        # check compares the issuing key's fingerprint, the log check catches refusals.
+        evidence.append("the issuing key is compared in the token-key check")
     days = remaining.total_seconds() / 86400
     if token.expires_within(profile.min_token_validity, current_time):
         return Check(
@@ -1133,6 +1250,56 @@ def _check_token(
         status="ok",
         summary=f"valid for {days:.1f} more days",
         evidence=tuple(evidence),
+    )
+
+
+def _check_token_key(
+    spec: DeploymentSpec, state: ClusterState, management: ManagementClient
+) -> Check:
+    """Is the key that issued the token in the cluster still the gateway's current key?"""
+    token = state.token
+    if not isinstance(spec.auth, GatewayTokenAuth | ExistingSecretAuth) or token is None:
+        return Check(name="token-key", status="skipped", summary="no token to check")
+    annotations = ((state.secret or {}).get("metadata") or {}).get("annotations") or {}
+    recorded = annotations.get(ANNOTATION_KEY_FINGERPRINT)
+    where = f"Secret {spec.namespace}/{state.secret_name}"
+    if not isinstance(recorded, str) or not recorded:
+        return Check(
+            name="token-key",
+            status="skipped",
+            summary=f"{where} records no fingerprint of the key that issued its token (issued "
+            "elsewhere, or by credentials without listKeys)",
+            evidence=(f"no annotation {ANNOTATION_KEY_FINGERPRINT}",),
+            advice="tokens issued by deploy or rotate with listKeys permission are checked",
+        )
+    try:
+        keys = management.list_keys(spec.gateway)
+    except AuthorizationError as exc:
+        return Check(
+            name="token-key",
+            status="skipped",
+            summary=f"the credentials may not list the gateway's keys ({exc.permission})",
+            advice=f"grant {exc.permission} to compare the token with the current key",
+        )
+    current = key_fingerprint(keys.get(token.key_type))
+    evidence = (
+        f"{where}: issued from the {token.key_type.value} key with fingerprint {recorded}",
+        f"the {token.key_type.value} key in API Management now has fingerprint {current}",
+    )
+    if current != recorded:
+        return Check(
+            name="token-key",
+            status="failed",
+            summary=f"the {token.key_type.value} key was regenerated after the token was "
+            "issued: API Management no longer accepts the token, even if the pods are Ready",
+            evidence=evidence,
+            advice="rotate now: `apim-selfhosted rotate SPEC` (issues a token from the other key)",
+        )
+    return Check(
+        name="token-key",
+        status="ok",
+        summary=f"issued from the current {token.key_type.value} key",
+        evidence=evidence,
     )
 
 
@@ -1310,7 +1477,9 @@ def verify(
     Checks: ``objects`` (every rendered object present and as specified), ``rollout``
     (complete, desired replicas ready), ``pods`` (none failing or restarting), ``token`` (the
     token in the cluster parses, belongs to this gateway, is not expired nor within the
-    profile's horizon, and with ``management`` is still accepted), ``config-endpoint`` (the
+    profile's horizon), ``token-key`` (only with ``management``: the key that issued the token,
+    recorded as a fingerprint on its Secret, has not been regenerated since; skipped when no
+    fingerprint is recorded or listKeys is not allowed), ``config-endpoint`` (the
     ConfigMap's endpoint is APIM's), ``logs`` (no ``ConfigurationApiV2NotAvailable``, 401/403 on
     configuration sync or expired-token lines), ``service`` (has an address; a pending
     LoadBalancer is a warning). A check the credentials may not run is ``skipped``.
@@ -1422,6 +1591,9 @@ def _verify(
 
     add("pods", pods_check)
     add("token", lambda: _check_token(spec, state(), profile, current_time, management))
+    if management is not None:
+        mgmt = management
+        add("token-key", lambda: _check_token_key(spec, state(), mgmt))
 
     def endpoint() -> Check:
         cm = live.get(("ConfigMap", spec.config_map_name))

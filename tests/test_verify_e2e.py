@@ -50,6 +50,7 @@ def test_healthy_gateway_is_ok_everywhere(env: Env) -> None:
         "rollout": "ok",
         "pods": "ok",
         "token": "ok",
+        "token-key": "ok",
         "config-endpoint": "ok",
         "logs": "ok",
         "service": "ok",
