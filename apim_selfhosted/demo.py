@@ -689,10 +689,7 @@ class _Flow:
             live = self.kube.get("apps/v1", "Deployment", self.spec.base_name, self.spec.namespace)
             running = live["spec"]["template"]["spec"]["containers"][0]["image"] if live else "?"
             self.p.detail(f"after the rollback the Deployment runs {running}")
-            self.p.detail(
-                "the rollback restored the pod template; the other objects still carry the "
-                "failed upgrade's labels, which verify reports:"
-            )
+            self.p.detail("verify with the last good spec, right after the rollback:")
             self.p.detail(str(report))
             serving = all(report.check(name).status == "ok" for name in ("rollout", "pods"))
             ok = (
@@ -713,7 +710,7 @@ class _Flow:
 
         title = "re-deploy the last good spec"
         started = time.monotonic()
-        self.p.heading("Re-deploy the last good spec (what verify advises)")
+        self.p.heading("Re-deploy the last good spec")
 
         def run() -> None:
             result = deploy(
