@@ -50,6 +50,7 @@ __all__ = [
     "DnsConfig",
     "DnsOption",
     "EntraAppAuth",
+    "ExistingObjects",
     "ExistingSecretAuth",
     "Gateway",
     "GatewayTokenAuth",
@@ -1499,6 +1500,93 @@ Auth = Annotated[
 # ---------------------------------------------------------------------------------------------
 
 
+class ExistingObjects(_Part):
+    """The identity of objects another tool made, kept so that a deploy takes them over in place.
+
+    A Deployment's selector cannot change, and a change to its pod template restarts every pod.
+    When a gateway made by the portal's YAML, the Helm chart or by hand is adopted (see
+    :func:`apim_selfhosted.adopt.adopt`), this records what the library must keep as it is:
+    the object names, the selector and the pod template's labels and annotations.
+    :func:`apim_selfhosted.render.render` then renders with those, adds the library's labels to
+    the objects' metadata only (never to the pod template) and adds the config-hash annotation
+    only when the settings really change (see ``config_hash``). The Deployment keeps the spec's
+    ``name``, which adopt sets to the live Deployment's name.
+
+    Example:
+        >>> existing = ExistingObjects(selector={"app": "gw1"}, pod_labels={"app": "gw1"},
+        ...     container="gw1", config_map="gw1-env")
+        >>> existing.live_service is None
+        True
+        >>> ExistingObjects(selector={"app": "gw1"}, pod_labels={})
+        Traceback (most recent call last):
+        ...
+        pydantic_core._pydantic_core.ValidationError: 1 validation error for ExistingObjects
+        ...
+    """
+
+    container: str | None = Field(
+        default=None, description="Name of the gateway container (default: the base name)."
+    )
+    config_map: str | None = Field(
+        default=None, description="Name of the settings ConfigMap (default: <base>-env)."
+    )
+    live_service: str | None = Field(
+        default=None, description="Name of the live-traffic Service (default: <base>-live-traffic)."
+    )
+    discovery_service: str | None = Field(
+        default=None,
+        description="Name of the headless discovery Service (default: <base>-instance-discovery).",
+    )
+    selector: dict[str, str] = Field(
+        description="The Deployment's spec.selector.matchLabels (immutable); also the selector "
+        "of the Services, PodDisruptionBudget, NetworkPolicy and pod spreading."
+    )
+    pod_labels: dict[str, str] = Field(
+        description="The pod template's labels, kept exactly (must include the selector)."
+    )
+    pod_annotations: dict[str, str] = Field(
+        default_factory=dict, description="The pod template's annotations, kept exactly."
+    )
+    config_hash: str | None = Field(
+        default=None,
+        description="Hash of the gateway settings the adopted spec renders "
+        "(apim_selfhosted.render.settings_hash). While the rendered settings hash the same, the "
+        "pod template gets no config-hash annotation; when they differ it gets one, and the pods "
+        "roll to read the new settings. None: always add the annotation.",
+    )
+
+    @field_validator("container", "discovery_service", "live_service")
+    @classmethod
+    def _check_label_names(cls, value: str | None) -> str | None:
+        return None if value is None else check_dns1123_label(value)
+
+    @field_validator("config_map")
+    @classmethod
+    def _check_subdomain(cls, value: str | None) -> str | None:
+        return None if value is None else check_dns1123_subdomain(value, what="config map name")
+
+    @field_validator("selector", "pod_labels")
+    @classmethod
+    def _check_label_map(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_labels(value)
+
+    @field_validator("pod_annotations")
+    @classmethod
+    def _check_annotation_map(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_annotations(value)
+
+    @model_validator(mode="after")
+    def _check_selector(self) -> ExistingObjects:
+        if not self.selector:
+            raise ValueError("selector: a Deployment selector needs at least one label")
+        missing = {k: v for k, v in self.selector.items() if self.pod_labels.get(k) != v}
+        if missing:
+            raise ValueError(
+                f"pod_labels: must contain every selector label; missing or different: {missing}"
+            )
+        return self
+
+
 def _default_base_name(gateway_name: str) -> str:
     base = re.sub(r"[^a-z0-9-]+", "-", gateway_name.lower()).strip("-")
     return base
@@ -1617,6 +1705,11 @@ class DeploymentSpec(BaseModel):
     network_policy: NetworkPolicySettings | None = Field(
         default=None, description="A NetworkPolicy for the gateway pods."
     )
+    existing: ExistingObjects | None = Field(
+        default=None,
+        description="Objects another tool made that deploy takes over in place (names, "
+        "selector, pod template labels/annotations); set by adopt. None: the library's own.",
+    )
 
     @field_validator("namespace")
     @classmethod
@@ -1696,16 +1789,22 @@ class DeploymentSpec(BaseModel):
     @property
     def config_map_name(self) -> str:
         """Name of the ConfigMap with the gateway settings (``<base>-env``, as the portal)."""
+        if self.existing is not None and self.existing.config_map is not None:
+            return self.existing.config_map
         return f"{self.base_name}-env"
 
     @property
     def live_service_name(self) -> str:
         """Name of the live-traffic Service (``<base>-live-traffic``)."""
+        if self.existing is not None and self.existing.live_service is not None:
+            return self.existing.live_service
         return f"{self.base_name}-live-traffic"
 
     @property
     def discovery_service_name(self) -> str:
         """Name of the headless instance-discovery Service (``<base>-instance-discovery``)."""
+        if self.existing is not None and self.existing.discovery_service is not None:
+            return self.existing.discovery_service
         return f"{self.base_name}-instance-discovery"
 
     @property

@@ -88,6 +88,7 @@ __all__ = [
     "render",
     "secret_name_in_use",
     "selector_labels",
+    "settings_hash",
     "to_yaml",
     "token_reference",
     "token_secret",
@@ -168,7 +169,8 @@ def selector_labels(spec: DeploymentSpec) -> dict[str, str]:
         spec: The deployment spec.
 
     Returns:
-        ``app.kubernetes.io/name`` and ``app.kubernetes.io/instance``.
+        ``app.kubernetes.io/name`` and ``app.kubernetes.io/instance``; for a spec with
+        ``existing`` objects (an adopted gateway), the adopted Deployment's selector.
 
     Example:
         >>> from apim_selfhosted.models import DeploymentSpec, Gateway
@@ -178,7 +180,34 @@ def selector_labels(spec: DeploymentSpec) -> dict[str, str]:
         [('app.kubernetes.io/instance', 'gw1'),
          ('app.kubernetes.io/name', 'azure-api-management-gateway')]
     """
+    if spec.existing is not None:
+        return dict(spec.existing.selector)
+    return _own_labels(spec)
+
+
+def _own_labels(spec: DeploymentSpec) -> dict[str, str]:
     return {LABEL_NAME: APP_NAME, LABEL_INSTANCE: spec.base_name}
+
+
+def settings_hash(spec: DeploymentSpec) -> str:
+    """A hash of the gateway settings (the ConfigMap data) the spec renders.
+
+    It is the pod template's ``apim-selfhosted.io/config-hash`` annotation, so that a change of
+    settings rolls the pods; adopt records it in ``ExistingObjects.config_hash``.
+
+    Args:
+        spec: The deployment spec.
+
+    Returns:
+        16 hex digits.
+
+    Example:
+        >>> from apim_selfhosted.models import DeploymentSpec, Gateway
+        >>> len(settings_hash(DeploymentSpec(gateway=Gateway(subscription_id="s",
+        ...     resource_group="rg", service_name="contoso", name="gw1"), namespace="apim")))
+        16
+    """
+    return _short_hash(json.dumps(_settings(spec), sort_keys=True), 16)
 
 
 def object_labels(spec: DeploymentSpec, *, component: str | None = None) -> dict[str, str]:
@@ -200,7 +229,7 @@ def object_labels(spec: DeploymentSpec, *, component: str | None = None) -> dict
         ('apim-selfhosted', 'gw1')
     """
     labels = dict(spec.common_labels)
-    labels.update(selector_labels(spec))
+    labels.update(_own_labels(spec))
     labels[LABEL_VERSION] = _label_safe(spec.image.tag)
     labels[LABEL_MANAGED_BY] = MANAGED_BY
     labels[LABEL_GATEWAY] = gateway_label_value(spec.gateway)
@@ -568,9 +597,15 @@ def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
+def _container_name(spec: DeploymentSpec) -> str:
+    if spec.existing is not None and spec.existing.container is not None:
+        return spec.existing.container
+    return spec.base_name
+
+
 def _container(spec: DeploymentSpec, token: Token | None) -> dict[str, Any]:
     container: dict[str, Any] = {
-        "name": spec.base_name,
+        "name": _container_name(spec),
         "image": spec.image.reference,
         "imagePullPolicy": spec.image.pull_policy,
         "ports": [
@@ -624,9 +659,12 @@ def _container(spec: DeploymentSpec, token: Token | None) -> dict[str, Any]:
 def _pod_spec(spec: DeploymentSpec, token: Token | None) -> dict[str, Any]:
     pod: dict[str, Any] = {}
     sa = spec.service_account_name
-    if sa is not None:
+    # An adopted pod template that leaves these to Kubernetes' defaults keeps them unwritten.
+    adopted = spec.existing is not None
+    if sa is not None and not (adopted and sa == "default"):
         pod["serviceAccountName"] = sa
-    pod["automountServiceAccountToken"] = spec.service_account.automount_token
+    if not (adopted and spec.service_account.automount_token):
+        pod["automountServiceAccountToken"] = spec.service_account.automount_token
     pod["terminationGracePeriodSeconds"] = spec.termination_grace_period_seconds
     if spec.image.pull_secrets:
         pod["imagePullSecrets"] = [{"name": n} for n in spec.image.pull_secrets]
@@ -714,10 +752,12 @@ def _pod_spec(spec: DeploymentSpec, token: Token | None) -> dict[str, Any]:
 
 
 def _deployment(spec: DeploymentSpec, token: Token | None, config_hash: str) -> dict[str, Any]:
-    pod_labels = {**spec.pod_labels, **object_labels(spec, component="gateway")}
+    existing = spec.existing
+    own = object_labels(spec, component="gateway") if existing is None else {}
+    pod_labels = {**(existing.pod_labels if existing else {}), **spec.pod_labels, **own}
     if isinstance(spec.auth, WorkloadIdentityAuth):
         pod_labels[_WORKLOAD_IDENTITY_LABEL] = "true"
-    pod_annotations = dict(spec.pod_annotations)
+    pod_annotations = {**(existing.pod_annotations if existing else {}), **spec.pod_annotations}
     if spec.dapr.enabled:
         pod_annotations["dapr.io/enabled"] = "true"
         if spec.dapr.app_id:
@@ -725,8 +765,10 @@ def _deployment(spec: DeploymentSpec, token: Token | None, config_hash: str) -> 
         pod_annotations["dapr.io/config"] = spec.dapr.config
         pod_annotations["dapr.io/log-as-json"] = _bool(spec.dapr.log_as_json)
         pod_annotations["dapr.io/log-level"] = spec.dapr.log_level
-    pod_annotations["kubectl.kubernetes.io/default-container"] = spec.base_name
-    pod_annotations[ANNOTATION_CONFIG_HASH] = config_hash
+    if existing is None:
+        pod_annotations["kubectl.kubernetes.io/default-container"] = spec.base_name
+    if existing is None or existing.config_hash != config_hash:
+        pod_annotations[ANNOTATION_CONFIG_HASH] = config_hash
     if token is not None:
         pod_annotations[LABEL_TOKEN_FINGERPRINT] = token.fingerprint
         pod_annotations[ANNOTATION_TOKEN_EXPIRES_ON] = _iso(token)
@@ -864,6 +906,17 @@ def render(spec: DeploymentSpec, token: Token | None = None) -> list[dict[str, A
     NetworkPolicy. See the module docstring for the token Secret design and what happens
     without a token.
 
+    A spec with ``existing`` objects (an adopted gateway, see
+    :class:`~apim_selfhosted.models.ExistingObjects`) renders with the adopted object names and
+    Deployment selector; the library's labels go on every object's metadata but not on the pod
+    template, whose labels and annotations are the adopted ones plus the spec's ``pod_labels``
+    and ``pod_annotations``. Nothing else is added to the pod template unless the spec really
+    changes the pods: the config-hash annotation only when :func:`settings_hash` differs from
+    ``existing.config_hash`` (the settings the adopted gateway was read with), and
+    ``serviceAccountName: default`` / ``automountServiceAccountToken: true`` (Kubernetes'
+    defaults) stay unwritten. So deploying an adopted spec changes ownership and labels but not
+    the pods.
+
     Args:
         spec: The deployment spec.
         token: The gateway token, for ``auth.kind: gateway-token``.
@@ -922,7 +975,7 @@ def render(spec: DeploymentSpec, token: Token | None = None) -> list[dict[str, A
     if token is not None:
         out.append(token_secret(spec, token))
     settings = _settings(spec)
-    config_hash = _short_hash(json.dumps(settings, sort_keys=True), 16)
+    config_hash = settings_hash(spec)
     out.append(
         {
             "apiVersion": "v1",
