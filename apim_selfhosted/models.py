@@ -520,8 +520,10 @@ _QUANTITY_RE = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[n
 _INT_OR_PERCENT_RE = re.compile(r"^[0-9]+%$")
 _SEMVER_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 
-#: Longest base name: "<base>-instance-discovery" must stay a 63-character DNS-1035 label.
-MAX_BASE_NAME = 40
+#: Longest base name: "<base>-instance-discovery" must stay a 63-character DNS-1035 label and
+#: the rotator's CronJob "<base>-rotator" within the 52 characters a CronJob name may have (the
+#: chart truncates its discovery Service name to 44 for the same reason).
+MAX_BASE_NAME = 44
 
 
 def check_dns1123_label(value: str, *, what: str = "name") -> str:

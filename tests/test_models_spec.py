@@ -68,7 +68,7 @@ def test_base_name_derives_from_awkward_gateway_names() -> None:
         ({"namespace": "a" * 64}, "namespace", "63"),
         ({"namespace": "-a"}, "namespace", "DNS-1123"),
         ({"name": "1abc"}, "name", "DNS-1035"),
-        ({"name": "a" * 41}, "name", "40"),
+        ({"name": "a" * 45}, "name", "44"),
         ({"auth": {"kind": "password"}}, "auth", "'gateway-token', 'existing-secret'"),
         ({"auth": {"kind": "existing-secret", "secret_name": "Bad"}}, "auth.secret_name", "DNS"),
         ({"image": {"pull_policy": "Sometimes"}}, "image.pull_policy", "'IfNotPresent'"),
@@ -304,3 +304,24 @@ def test_int32_fields_refuse_what_the_api_server_cannot_decode(
 
 def test_int32_fields_accept_the_largest_int32() -> None:
     assert spec(replicas=2**31 - 1).replicas == 2**31 - 1
+
+
+def test_the_longest_base_name_keeps_every_derived_name_valid() -> None:
+    from apim_selfhosted import Token, render
+    from apim_selfhosted.models import MAX_BASE_NAME
+    from apim_selfhosted.rotation import lease_name, render_rotator
+
+    longest = spec(name="g" * MAX_BASE_NAME, replicas=3, config_backup={"enabled": True})
+    manifests = render(longest, Token.parse("gw1&202611270418&c2ln"))
+    manifests += render_rotator(
+        longest, image="example.org/rotator:1.0", identity="11111111-2222-3333-4444-555555555555"
+    )
+    for m in manifests:
+        name = m["metadata"]["name"]
+        limit = {"Service": 63, "CronJob": 52}.get(m["kind"], 253)
+        assert len(name) <= limit, (m["kind"], name)
+    discovery = [m for m in manifests if m["metadata"]["name"].endswith("-instance-discovery")]
+    assert len(discovery[0]["metadata"]["name"]) == 63
+    assert len(lease_name(longest)) <= 253
+    with pytest.raises(SpecError, match=str(MAX_BASE_NAME)):
+        spec(name="g" * (MAX_BASE_NAME + 1))
