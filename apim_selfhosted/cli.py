@@ -6,8 +6,10 @@ subcommand is a new pair of functions (in this module or another one listed in
 :data:`COMMAND_MODULES`) and never an edit of someone else's code. Registering a name again
 replaces the earlier command (that is how the full ``demo`` replaces the interim one).
 
-Exit codes: 0 success, 1 the command ran and found problems (e.g. lint errors), 2 bad input
-(a spec or token that is not valid, a missing file), 3 a failure talking to Azure or Kubernetes.
+Exit codes: 0 success, 1 the command ran and found problems (e.g. lint errors), 2 ``verify``
+found warnings only, 3 a failure talking to Azure or Kubernetes, 64 bad input or usage (a spec
+or token that is not valid, a missing file, an unknown option: ``EX_USAGE`` of ``sysexits.h``,
+so that scripts can tell a mistyped command from a gateway with warnings), 130 interrupted.
 
 Example:
     >>> main(["lint", "--help"])  # doctest: +ELLIPSIS
@@ -26,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from apim_selfhosted.errors import ApimSelfhostedError, SpecError, TokenError
 
@@ -44,8 +46,29 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
-EXIT_BAD_INPUT = 2
+#: ``verify``: warnings only (issue 5's contract); no other command uses it.
+EXIT_WARNINGS = 2
 EXIT_FAILURE = 3
+#: Bad input or usage, for every subcommand and argparse's own errors (``EX_USAGE``).
+EXIT_BAD_INPUT = 64
+
+#: The exit codes, shown at the end of ``--help``.
+EXIT_CODES_HELP = """exit codes:
+  0    success (verify: healthy)
+  1    the command ran and found problems (lint errors, failed checks, rollout failed)
+  2    verify: warnings only
+  3    a failure talking to Azure or Kubernetes
+  64   bad input or usage: invalid spec or token, missing file, unknown option
+  130  interrupted"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """``argparse`` with usage errors exiting with :data:`EXIT_BAD_INPUT` instead of 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
 
 Run = Callable[[argparse.Namespace], int]
 Configure = Callable[[argparse.ArgumentParser], None]
@@ -248,7 +271,7 @@ def render_command(args: argparse.Namespace) -> int:
 
     Example:
         >>> main(["render", "missing.yaml"])
-        2
+        64
     """
     from apim_selfhosted.render import render, to_yaml
 
@@ -321,7 +344,7 @@ def lint_command(args: argparse.Namespace) -> int:
 
     Example:
         >>> main(["lint", "missing.yaml"])
-        2
+        64
     """
     from apim_selfhosted.profile import ProductionProfile, lint
 
@@ -445,10 +468,12 @@ def build_parser() -> argparse.ArgumentParser:
     """
     from apim_selfhosted import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="apim-selfhosted",
         description="Deploy, verify and rotate tokens of the Azure API Management self-hosted "
         "gateway on Kubernetes.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -456,7 +481,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for cmd in commands().values():
-        child = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        child = sub.add_parser(
+            cmd.name,
+            help=cmd.help,
+            description=cmd.help,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         cmd.configure(child)
         child.set_defaults(_run=cmd.run)
     return parser
@@ -469,7 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments without the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit code: 0 ok, 1 findings, 2 bad input, 3 Azure/Kubernetes failure.
+        The exit code: 0 ok, 1 findings, 2 ``verify`` warnings only, 3 Azure/Kubernetes
+        failure, 64 bad input or usage (also argparse's errors), 130 interrupted.
 
     Example:
         >>> main(["--version"])  # doctest: +ELLIPSIS

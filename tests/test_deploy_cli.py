@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from apim_selfhosted import DeploymentSpec
-from apim_selfhosted.cli import main
+from apim_selfhosted.cli import EXIT_BAD_INPUT, commands, main
 from apim_selfhosted.testing.kube.emulator import KubeEmulator
 
 SIGNATURE = "Y2xpLXRlc3Qtc2lnbmF0dXJl"
@@ -146,6 +146,40 @@ def test_lint_errors_refuse_the_deploy(
     spec, token, _ = _files(tmp_path)
     kc = ["--kubeconfig", str(emulator.kubeconfig_path)]
     code, _, err = _run(capsys, "deploy", str(spec), *kc, "--token-file", str(token))
-    assert code == 2
+    assert code == EXIT_BAD_INPUT == 64
     assert "lint error" in err
     assert "--allow-lint-errors" in err
+
+
+@pytest.mark.parametrize("name", sorted(commands()))
+def test_usage_errors_exit_64_not_2_for_every_command(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 2 means "verify: warnings only"; a mistyped command must be told apart from it.
+    assert main([name, "--no-such-option"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "usage:" in err
+    assert "error:" in err
+
+
+def test_usage_errors_of_the_top_level_exit_64(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == EXIT_BAD_INPUT
+    assert main(["no-such-command"]) == EXIT_BAD_INPUT
+    assert main(["--help"]) == 0
+    assert "64   bad input or usage" in capsys.readouterr().out
+
+
+def test_bad_input_exits_64_and_warnings_2(
+    emulator: KubeEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kc = ["--kubeconfig", str(emulator.kubeconfig_path)]
+    code, _, err = _run(capsys, "verify", str(tmp_path / "missing.yaml"), *kc)
+    assert code == EXIT_BAD_INPUT
+    assert "missing.yaml" in err
+    spec, _, _ = _files(tmp_path)
+    code, _, err = _run(capsys, "verify", str(spec), *kc, "--at", "not-a-time")
+    assert code == EXIT_BAD_INPUT
+    assert "--at" in err
+    code, out, _ = _run(capsys, "verify", "--help")
+    assert code == 0
+    assert "2    verify: warnings only" in out
