@@ -67,6 +67,11 @@ def _kube(args: argparse.Namespace) -> Any:
     return KubernetesApplier.from_kubeconfig(args.kubeconfig, context=args.context)
 
 
+def _credential_options(spec: Any) -> dict[str, Any]:
+    """``DefaultAzureCredential`` options: sign in at the spec's cloud (China, US Gov ...)."""
+    return {"authority": spec.gateway.cloud.authority_host}
+
+
 def _management(args: argparse.Namespace, spec: Any) -> Any:
     from azure.identity import DefaultAzureCredential
 
@@ -76,7 +81,7 @@ def _management(args: argparse.Namespace, spec: Any) -> Any:
     if args.ca_file:
         options["connection_verify"] = args.ca_file
     return ManagementClient(
-        DefaultAzureCredential(),
+        DefaultAzureCredential(**_credential_options(spec)),
         cloud=spec.gateway.cloud,
         base_url=args.arm_endpoint,
         **options,

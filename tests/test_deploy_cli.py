@@ -183,3 +183,33 @@ def test_bad_input_exits_64_and_warnings_2(
     code, out, _ = _run(capsys, "verify", "--help")
     assert code == 0
     assert "2    verify: warnings only" in out
+
+
+@pytest.mark.parametrize(
+    ("cloud", "authority"),
+    [
+        ("public", "login.microsoftonline.com"),
+        ("china", "login.chinacloudapi.cn"),
+        ("usgov", "login.microsoftonline.us"),
+    ],
+)
+def test_azure_sign_in_goes_to_the_spec_cloud(cloud: str, authority: str) -> None:
+    from azure.identity import DefaultAzureCredential
+
+    from apim_selfhosted.cli_ops import _credential_options
+
+    spec = DeploymentSpec.model_validate(
+        {
+            "gateway": {
+                "subscription_id": "00000000-0000-0000-0000-000000000001",
+                "resource_group": "rg",
+                "service_name": "contoso",
+                "name": "gw",
+                "cloud": cloud,
+            },
+            "namespace": "apim",
+        }
+    )
+    options = _credential_options(spec)
+    assert options == {"authority": authority}
+    DefaultAzureCredential(**options).close()  # accepted as is (no sign-in happens here)
