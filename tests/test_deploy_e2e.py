@@ -71,7 +71,13 @@ def test_fresh_deploy_runs_a_verified_gateway(env: Env) -> None:
     assert result.rollout.outcome == "complete"
     assert result.rollout.ready_replicas == 2
     assert result.verify is not None
-    assert result.verify.status == "ok", str(result.verify)
+    # The LoadBalancer address is assigned on its own timer (as on a real cluster): right after
+    # the rollout it may still be pending, which is a warning and nothing else.
+    for check in result.verify.checks:
+        if check.name == "service" and check.status == "warning":
+            assert "pending" in check.summary, str(result.verify)
+        else:
+            assert check.status == "ok", str(result.verify)
     # The gateway exists in APIM and the token in the cluster is one APIM accepts.
     assert env.apim.has_gateway(spec.gateway)
     secret = env.kube.list_objects(
