@@ -20,7 +20,7 @@ from apim_selfhosted import (
     VerificationError,
     VerifyReport,
 )
-from apim_selfhosted.kube import object_path, pod_problems, rollout_state
+from apim_selfhosted.kube import applied_configuration, object_path, pod_problems, rollout_state
 from apim_selfhosted.results import FieldChange, PlannedChange, PodProblem
 
 
@@ -277,3 +277,95 @@ def test_in_cluster_outside_a_pod_is_one_line(monkeypatch: pytest.MonkeyPatch) -
         KubernetesApplier.in_cluster()
     assert "not running inside a Kubernetes pod" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_applied_configuration_follows_keyed_lists_sets_and_atomic_values() -> None:
+    live = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "gw",
+            "namespace": "apim",
+            "labels": {"mine": "1", "theirs": "2"},
+            "managedFields": [
+                {
+                    "manager": "apim-selfhosted",
+                    "operation": "Apply",
+                    "fieldsV1": {
+                        "f:metadata": {"f:labels": {"f:mine": {}}},
+                        "f:spec": {
+                            "f:template": {
+                                "f:spec": {
+                                    "f:containers": {
+                                        'k:{"name":"gw"}': {
+                                            ".": {},
+                                            "f:image": {},
+                                            "f:ports": {
+                                                'k:{"containerPort":8080,"protocol":"TCP"}': {
+                                                    ".": {},
+                                                    "f:containerPort": {},
+                                                }
+                                            },
+                                        }
+                                    },
+                                    "f:finalizers": {'v:"a"': {}},
+                                    "f:args": {},
+                                }
+                            }
+                        },
+                    },
+                },
+                {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {}}},
+                {
+                    "manager": "apim-selfhosted",
+                    "operation": "Update",
+                    "subresource": "status",
+                    "fieldsV1": {"f:status": {"f:x": {}}},
+                },
+            ],
+        },
+        "spec": {
+            "replicas": 3,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "sidecar", "image": "s:1"},
+                        {
+                            "name": "gw",
+                            "image": "g:2",
+                            "imagePullPolicy": "IfNotPresent",
+                            "ports": [
+                                {"containerPort": 8080, "protocol": "TCP", "name": "http"},
+                                {"containerPort": 8081, "protocol": "TCP"},
+                            ],
+                        },
+                    ],
+                    "finalizers": ["a", "b"],
+                    "args": ["--x", "--y"],
+                }
+            },
+        },
+        "status": {"x": 1},
+    }
+    config = applied_configuration(live)
+    assert config == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "gw", "namespace": "apim", "labels": {"mine": "1"}},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "gw",
+                            "image": "g:2",
+                            "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                        }
+                    ],
+                    "finalizers": ["a"],
+                    "args": ["--x", "--y"],  # an atomic list is owned as a whole
+                }
+            }
+        },
+    }
+    assert applied_configuration(live, field_manager="kubectl") is None  # no Apply entry
