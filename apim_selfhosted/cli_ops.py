@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime
 from typing import Any
@@ -68,7 +69,13 @@ def _kube(args: argparse.Namespace) -> Any:
 
 
 def _credential_options(spec: Any) -> dict[str, Any]:
-    """``DefaultAzureCredential`` options: sign in at the spec's cloud (China, US Gov ...)."""
+    """``DefaultAzureCredential`` options: sign in at the spec's cloud (China, US Gov ...).
+
+    ``AZURE_AUTHORITY_HOST`` wins when it is set (the workload identity webhook sets it in
+    pods, and the demo points it at its stand-in); an explicit ``authority`` would override it.
+    """
+    if os.environ.get("AZURE_AUTHORITY_HOST"):
+        return {}
     return {"authority": spec.gateway.cloud.authority_host}
 
 

@@ -193,7 +193,9 @@ def test_bad_input_exits_64_and_warnings_2(
         ("usgov", "login.microsoftonline.us"),
     ],
 )
-def test_azure_sign_in_goes_to_the_spec_cloud(cloud: str, authority: str) -> None:
+def test_azure_sign_in_goes_to_the_spec_cloud(
+    cloud: str, authority: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from azure.identity import DefaultAzureCredential
 
     from apim_selfhosted.cli_ops import _credential_options
@@ -210,6 +212,10 @@ def test_azure_sign_in_goes_to_the_spec_cloud(cloud: str, authority: str) -> Non
             "namespace": "apim",
         }
     )
+    monkeypatch.delenv("AZURE_AUTHORITY_HOST", raising=False)
     options = _credential_options(spec)
     assert options == {"authority": authority}
     DefaultAzureCredential(**options).close()  # accepted as is (no sign-in happens here)
+    # The environment's authority (workload identity, the demo's stand-in) is left to win.
+    monkeypatch.setenv("AZURE_AUTHORITY_HOST", "https://127.0.0.1:1")
+    assert _credential_options(spec) == {}
