@@ -209,7 +209,8 @@ def _configure_verify(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--azure",
         action="store_true",
-        help="also compare with API Management (configuration endpoint); uses Azure credentials",
+        help="also compare with API Management (configuration endpoint, and whether the key "
+        "that issued the token was regenerated: needs listKeys); uses Azure credentials",
     )
     parser.add_argument(
         "--at",
