@@ -329,6 +329,71 @@ def _validated(data: dict[str, Any], *, source: str) -> DeploymentSpec:
     return DeploymentSpec.from_dict(data, source=source)
 
 
+def _existing_objects(
+    objs: Sequence[Mapping[str, Any]], spec: DeploymentSpec
+) -> dict[str, Any] | None:
+    """``spec.existing`` for objects another tool made, or None when there is nothing to keep.
+
+    None when the library made the objects (its own selector), when the Deployment's name is
+    not the spec's base name (too long for the library's names) or when its selector uses
+    ``matchExpressions`` (a spec holds match labels only): then the Deployment is replaced.
+    """
+    from apim_selfhosted.render import selector_labels, settings_hash
+
+    dep = _find_gateway_deployment(objs)
+    dspec = dep.get("spec") or {}
+    selector = dspec.get("selector") or {}
+    match = {str(k): str(v) for k, v in (selector.get("matchLabels") or {}).items()}
+    if (dep.get("metadata") or {}).get("name") != spec.base_name:
+        return None
+    if not match or selector.get("matchExpressions") or match == selector_labels(spec):
+        return None
+    template_meta = (dspec.get("template") or {}).get("metadata") or {}
+    pod_labels = {str(k): str(v) for k, v in (template_meta.get("labels") or {}).items()}
+    existing: dict[str, Any] = {
+        "selector": match,
+        "pod_labels": pod_labels,
+        "pod_annotations": {
+            str(k): str(v) for k, v in (template_meta.get("annotations") or {}).items()
+        },
+        "config_hash": settings_hash(spec),
+    }
+    containers = ((dspec.get("template") or {}).get("spec") or {}).get("containers") or []
+    container = str(containers[0].get("name")) if containers else spec.base_name
+    if container != spec.base_name:
+        existing["container"] = container
+    for source in (containers[0].get("envFrom") or []) if containers else []:
+        ref = (source.get("configMapRef") or {}).get("name")
+        if ref:
+            if ref != spec.config_map_name:
+                existing["config_map"] = str(ref)
+            break
+    for obj in objs:
+        if obj.get("kind") != "Service":
+            continue
+        body = obj.get("spec") or {}
+        svc_selector = body.get("selector") or {}
+        if not svc_selector or not _selects(svc_selector, pod_labels):
+            continue
+        name = str((obj.get("metadata") or {}).get("name"))
+        if body.get("clusterIP") == "None":
+            if name != spec.discovery_service_name:
+                existing.setdefault("discovery_service", name)
+        elif name != spec.live_service_name:
+            existing.setdefault("live_service", name)
+    return existing
+
+
+def _with_existing(
+    data: dict[str, Any], objs: Sequence[Mapping[str, Any]], *, source: str
+) -> DeploymentSpec:
+    spec = _validated(data, source=source)
+    existing = _existing_objects(objs, spec)
+    if existing is None:
+        return spec
+    return _validated({**data, "existing": existing}, source=source)
+
+
 # ---------------------------------------------------------------------------------------------
 # Manifests -> spec.
 # ---------------------------------------------------------------------------------------------
@@ -1603,7 +1668,7 @@ def spec_from_manifests(
         live=False,
         issues=issues,
     )
-    spec = _validated(data, source=source)
+    spec = _with_existing(data, objs, source=source)
     report = ImportReport(source=source, issues=tuple(issues.items), token=token)
     logger.info("imported %s: %d issue(s)", source, len(report.issues))
     return spec, report
@@ -1889,13 +1954,17 @@ def adopt(
         live=True,
         issues=issues,
     )
-    spec = _validated(data, source=source)
+    spec = _with_existing(data, objs, source=source)
     report = ImportReport(source=source, issues=tuple(issues.items), token=token)
     rendered = render(spec)
     takeover = _takeover(objs, rendered, spec, managers)
     live_template = (dep.get("spec") or {}).get("template") or {}
     rendered_dep = next(m for m in rendered if m["kind"] == "Deployment")
     reasons = _template_differences(live_template, rendered_dep["spec"]["template"])
+    if spec.existing is not None:
+        # Server-side apply leaves what the spec does not render to the field managers that
+        # own it today (kubectl, helm): the live template keeps it, the pods do not roll.
+        reasons = [r for r in reasons if not r.endswith(" is removed")]
     findings = tuple(lint(spec, profile))
     logger.info(
         "adopted %s: %d issue(s), %d finding(s), pods %s",

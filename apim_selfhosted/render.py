@@ -555,8 +555,8 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _probe(probe: HttpProbe) -> dict[str, Any]:
-    return {
+def _probe(probe: HttpProbe, *, adopted: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "httpGet": {"path": probe.path, "port": probe.port, "scheme": probe.scheme},
         "initialDelaySeconds": probe.initial_delay_seconds,
         "periodSeconds": probe.period_seconds,
@@ -564,6 +564,9 @@ def _probe(probe: HttpProbe) -> dict[str, Any]:
         "failureThreshold": probe.failure_threshold,
         "successThreshold": probe.success_threshold,
     }
+    if adopted and not probe.initial_delay_seconds:
+        del out["initialDelaySeconds"]  # 0 is the API's zero value, which it does not store
+    return out
 
 
 def _env(spec: DeploymentSpec, token: Token | None) -> list[dict[str, Any]]:
@@ -604,6 +607,7 @@ def _container_name(spec: DeploymentSpec) -> str:
 
 
 def _container(spec: DeploymentSpec, token: Token | None) -> dict[str, Any]:
+    adopted = spec.existing is not None
     container: dict[str, Any] = {
         "name": _container_name(spec),
         "image": spec.image.reference,
@@ -618,11 +622,11 @@ def _container(spec: DeploymentSpec, token: Token | None) -> dict[str, Any]:
         "envFrom": [{"configMapRef": {"name": spec.config_map_name}}],
     }
     if spec.probes.readiness is not None:
-        container["readinessProbe"] = _probe(spec.probes.readiness)
+        container["readinessProbe"] = _probe(spec.probes.readiness, adopted=adopted)
     if spec.probes.liveness is not None:
-        container["livenessProbe"] = _probe(spec.probes.liveness)
+        container["livenessProbe"] = _probe(spec.probes.liveness, adopted=adopted)
     if spec.probes.startup is not None:
-        container["startupProbe"] = _probe(spec.probes.startup)
+        container["startupProbe"] = _probe(spec.probes.startup, adopted=adopted)
     if spec.resources is not None:
         resources: dict[str, Any] = {}
         if spec.resources.requests:
@@ -787,10 +791,10 @@ def _deployment(spec: DeploymentSpec, token: Token | None, config_hash: str) -> 
             "maxSurge": spec.strategy.max_surge,
         }
     body["strategy"] = strategy
-    body["template"] = {
-        "metadata": {"labels": pod_labels, "annotations": pod_annotations},
-        "spec": _pod_spec(spec, token),
-    }
+    template_meta: dict[str, Any] = {"labels": pod_labels}
+    if pod_annotations:  # an adopted template without annotations stays without
+        template_meta["annotations"] = pod_annotations
+    body["template"] = {"metadata": template_meta, "spec": _pod_spec(spec, token)}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -79,8 +79,8 @@ def test_import_manifests_with_placeholders_exits_1_and_says_why(
         ["import"],
     ],
 )
-def test_bad_input_exits_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(args) == 2
+def test_bad_input_exits_64(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(args) == 64  # EX_USAGE, as every subcommand
     assert capsys.readouterr().err
 
 
@@ -118,7 +118,8 @@ def test_import_from_cluster(
     assert code == 0, captured.err
     assert DeploymentSpec.from_file(out).gateway.name == "edge-west"
     assert "takeover by the next deploy" in captured.err
-    assert "Deployment edge-west -> edge-west: replaced" in captured.err
+    assert "Deployment edge-west -> edge-west: taken-over" in captured.err
+    assert "pods restart: no" in captured.err
     assert "portal-user" in captured.err
 
 

@@ -158,23 +158,25 @@ def test_a_portal_made_gateway_is_adopted_and_the_report_tells_the_truth(
     assert result.report.token is not None
     assert result.report.token.gateway_id == "edge-west"
     actions = {(t.kind, t.live_name): t.action for t in result.takeover}
-    assert actions[("Deployment", "edge-west")] == "replaced"
+    assert actions[("Deployment", "edge-west")] == "taken-over"
     assert actions[("ConfigMap", "edge-west-env")] == "taken-over"
     assert actions[("Service", "edge-west-live-traffic")] == "taken-over"
     assert actions[("Service", "edge-west-instance-discovery")] == "taken-over"
-    assert result.restarts_pods
-    assert any("labels" in r for r in result.restart_reasons)
+    # The spec keeps the Deployment's selector and pod template labels: no restart.
+    assert result.spec.existing is not None
+    assert result.spec.existing.selector == {"app": "edge-west"}
+    assert not result.restarts_pods, result.restart_reasons
     rules = {f.rule for f in result.findings}
     assert rules  # a portal deployment is not production-ready by the profile
-    # What the report says about the Deployment is what the API server does: the selector of a
-    # Deployment cannot change in place.
-    deployment = [m for m in render(result.spec) if m["kind"] == "Deployment"]
     assert result.needs_force  # kubectl-client-side-apply owns the fields today
+    # What the report says is what the API server does: the whole rendering applies in place,
+    # the immutable selector included (tests/test_adopt_takeover.py deploys it).
+    kube.apply(render(result.spec), dry_run=True, force=True)
+    # Without the adopted selector the Deployment could not be updated in place.
+    own = result.spec.model_copy(update={"existing": None})
+    deployment = [m for m in render(own) if m["kind"] == "Deployment"]
     with pytest.raises(InvalidManifestError, match="selector"):
         kube.apply(deployment, dry_run=True, force=True)
-    # Nothing else of the adopted spec is refused by the API server.
-    others = [m for m in render(result.spec) if m["kind"] != "Deployment"]
-    kube.apply(others, dry_run=True, force=True)
 
 
 def test_a_chart_made_gateway_is_adopted(emulator: KubeEmulator, kube: KubernetesApplier) -> None:
@@ -209,8 +211,10 @@ def test_a_chart_made_gateway_is_adopted(emulator: KubeEmulator, kube: Kubernete
     ):
         assert getattr(spec, field) == getattr(from_values, field), field
     actions = {(t.kind, t.live_name): t.action for t in result.takeover}
-    assert actions[("ConfigMap", name)] == "replaced"
-    assert actions[("Service", name)] == "replaced"
+    # The chart's names and selector are kept: every object is taken over in place.
+    assert actions[("Deployment", name)] == "taken-over"
+    assert actions[("ConfigMap", name)] == "taken-over"
+    assert actions[("Service", name)] == "taken-over"
     assert actions[("Service", f"{name}-instance-discovery")] == "taken-over"
     assert actions[("Secret", name)] == "left-alone"
     (helm,) = result.report.by_path(f"Deployment/{name}: metadata.annotations")
