@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from apim_selfhosted import DeploymentSpec, Token
-from apim_selfhosted.cli import command, commands, main
+from apim_selfhosted.cli import EXIT_BAD_INPUT, command, commands, main
 from apim_selfhosted.render import token_secret_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,22 +90,25 @@ def test_render_refuses_bad_tokens_without_echo(
     for name, text in cases.items():
         path = tmp_path / name
         path.write_text(text)
-        assert main(["render", PRODUCTION, "--token-file", str(path)]) == 2
+        assert main(["render", PRODUCTION, "--token-file", str(path)]) == EXIT_BAD_INPUT
         out, err = capsys.readouterr()
         assert out == ""
         assert name in err
         assert SIG not in err
-    assert main(["render", PRODUCTION, "--token-file", str(tmp_path / "missing.txt")]) == 2
+    assert (
+        main(["render", PRODUCTION, "--token-file", str(tmp_path / "missing.txt")])
+        == EXIT_BAD_INPUT
+    )
     assert "cannot read" in capsys.readouterr().err
 
 
-def test_bad_spec_is_exit_2_with_field_path(
+def test_bad_spec_is_bad_input_with_field_path(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(Path(PRODUCTION).read_text().replace("replicas: 3", "replicas: lots"))
     for cmd in ("render", "lint"):
-        assert main([cmd, str(bad)]) == 2
+        assert main([cmd, str(bad)]) == EXIT_BAD_INPUT
         err = capsys.readouterr().err
         assert str(bad) in err
         assert "replicas" in err
@@ -160,9 +163,9 @@ def test_help_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for name in ("render", "lint", "schema", "demo"):
         assert name in out
-    assert main([]) == 2
-    assert main(["render"]) == 2
-    assert main(["lint", PRODUCTION, "--format", "xml"]) == 2
+    assert main([]) == EXIT_BAD_INPUT
+    assert main(["render"]) == EXIT_BAD_INPUT
+    assert main(["lint", PRODUCTION, "--format", "xml"]) == EXIT_BAD_INPUT
 
 
 def test_registry_lets_other_modules_add_and_replace_commands(
@@ -226,7 +229,7 @@ def test_render_reads_the_token_from_stdin(
     assert any(d["kind"] == "Secret" for d in yaml.safe_load_all(out))
     assert SIG not in out + err
     monkeypatch.setattr(sys, "stdin", io.StringIO("junk"))
-    assert main(["render", PRODUCTION, "--token-file", "-"]) == 2
+    assert main(["render", PRODUCTION, "--token-file", "-"]) == EXIT_BAD_INPUT
     assert "<stdin>: malformed" in capsys.readouterr().err
 
 
@@ -240,13 +243,15 @@ def test_lint_with_a_profile_file(tmp_path: Path, capsys: pytest.CaptureFixture[
     capsys.readouterr()
     assert main(["lint", PORTAL, "--profile", str(relaxed), "--min-replicas", "3"]) == 1
     assert "min-replicas" in capsys.readouterr().out
-    assert main(["lint", PORTAL, "--profile", str(relaxed), "--min-replicas", "0"]) == 2
+    assert (
+        main(["lint", PORTAL, "--profile", str(relaxed), "--min-replicas", "0"]) == EXIT_BAD_INPUT
+    )
     captured = capsys.readouterr()
     assert "--min-replicas: must be 1 or more" in captured.err
     assert captured.out == ""
     bad = tmp_path / "bad.yaml"
     bad.write_text("min_replicas: none\nignore: [no-such-rule]\n")
-    assert main(["lint", PORTAL, "--profile", str(bad)]) == 2
+    assert main(["lint", PORTAL, "--profile", str(bad)]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "bad.yaml: invalid production profile" in err
     assert "min_replicas" in err

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from apim_selfhosted import ManagementClient, SpecError
-from apim_selfhosted.cli import main
+from apim_selfhosted.cli import EXIT_BAD_INPUT, main
 from apim_selfhosted.demo import DemoResult, StandIns, run_demo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,7 +199,7 @@ def test_a_bad_spec_is_refused_before_anything_starts(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"bad\.yaml"):
         run_demo(spec_path=bad, out=out)
     assert out.getvalue() == ""
-    assert main(["demo", "--spec", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["demo", "--spec", str(tmp_path / "missing.yaml")]) == EXIT_BAD_INPUT
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from apim_selfhosted import DeploymentSpec, KubernetesApplier, Token
-from apim_selfhosted.cli import main
+from apim_selfhosted.cli import EXIT_BAD_INPUT, main
 from apim_selfhosted.render import render
 from apim_selfhosted.testing.kube.emulator import KubeEmulator
 
@@ -118,7 +118,7 @@ def test_rotate_without_a_deployment_exits_1(
         (["--at", "tomorrow"], "--at"),
     ],
 )
-def test_rotate_bad_input_exits_2(
+def test_rotate_bad_input_exits_with_bad_input(
     emulator: KubeEmulator,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -130,7 +130,7 @@ def test_rotate_bad_input_exits_2(
     code, _, err = _run(
         capsys, "rotate", str(path), "--kubeconfig", str(emulator.kubeconfig_path), *args
     )
-    assert code == 2
+    assert code == EXIT_BAD_INPUT
     assert needle in err
     assert len(emulator.requests) == before  # refused before talking to the cluster
 
@@ -185,7 +185,9 @@ def test_rotator_prints_manifests_and_the_azure_role(
     assert role["AssignableScopes"] == [spec.gateway.service_resource_id]
 
 
-def test_rotator_bad_schedule_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rotator_bad_schedule_exits_with_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, path = _spec_file(tmp_path)
     code, _, err = _run(
         capsys,
@@ -198,7 +200,7 @@ def test_rotator_bad_schedule_exits_2(tmp_path: Path, capsys: pytest.CaptureFixt
         "--schedule",
         "daily",
     )
-    assert code == 2
+    assert code == EXIT_BAD_INPUT
     assert "schedule" in err
 
 
@@ -250,7 +252,7 @@ def test_rotator_refuses_a_client_id_that_is_not_a_guid(
         "-o",
         str(out_file),
     )
-    assert code == 2
+    assert code == EXIT_BAD_INPUT
     assert "identity: the managed identity's client id, a GUID" in err
     assert not out_file.exists()
 
@@ -260,6 +262,6 @@ def test_rotator_refuses_an_empty_client_id_without_a_traceback(
 ) -> None:
     _, path = _spec_file(tmp_path)
     code, out, err = _run(capsys, "rotator", str(path), "--image", "x:1", "--client-id", " ")
-    assert code == 2
+    assert code == EXIT_BAD_INPUT
     assert err.startswith("error: --client-id: must be the client id")
     assert out == ""
