@@ -1696,7 +1696,8 @@ class ObjectTakeover(BaseModel):
         description="The name the library renders (None: the library leaves it alone)."
     )
     action: Literal["taken-over", "replaced", "created", "left-alone"] = Field(
-        description="taken-over: same object, the library becomes its field manager; replaced: "
+        description="taken-over: same object (same name; for the Deployment also the same "
+        "selector, kept through spec.existing), the library becomes its field manager; replaced: "
         "a new object takes its role and the live one is left for you to delete; created: new; "
         "left-alone: the library does not manage it."
     )
@@ -1732,7 +1733,8 @@ class AdoptResult(BaseModel):
     )
     restarts_pods: bool = Field(
         description="Whether the first deploy of this spec rolls the pods: the rendered pod "
-        "template differs from the live one."
+        "template sets a value the live one does not have (fields the spec does not render stay "
+        "with their field managers and do not count when spec.existing is set)."
     )
 
     @property
