@@ -1332,7 +1332,11 @@ def _rotate_locked(
         MANAGED_BY,
         token_secret,
     )
-    from apim_selfhosted.steps import read_cluster_state
+    from apim_selfhosted.steps import (
+        issuing_key_fingerprint,
+        read_cluster_state,
+        with_key_fingerprint,
+    )
 
     current_time = now or _real_now()
     # Read again under the Lease: another rotation may have finished just before.
@@ -1368,7 +1372,10 @@ def _rotate_locked(
     _emit(on_event, "token", f"{reason_to_rotate}; issuing a token from the {new_key.value} key")
     management.get_gateway(spec.gateway)
     new = management.issue_token(spec.gateway, key_type=new_key, ttl=token_ttl)
-    secret = token_secret(spec, new)
+    # Recorded so that verify can tell when this key is regenerated (None without listKeys).
+    secret = with_key_fingerprint(
+        token_secret(spec, new), issuing_key_fingerprint(management, spec.gateway, new_key)
+    )
     new_secret = secret["metadata"]["name"]
     common: dict[str, Any] = {
         "old_token": old,

@@ -668,3 +668,22 @@ def test_a_token_of_another_gateway_is_replaced(env: Env) -> None:
     assert result.regenerated_key is None
     assert "another gateway" in " ".join(result.notes)
     assert env.apim.validate_token(foreign).status == "valid"  # not ours to invalidate
+
+
+def test_the_new_token_secret_records_the_issuing_keys_fingerprint(env: Env) -> None:
+    from apim_selfhosted import verify
+    from apim_selfhosted.steps import ANNOTATION_KEY_FINGERPRINT, issuing_key_fingerprint
+
+    spec = env.spec(replicas=1)
+    env.deploy(spec, env.token(spec, key_type="primary"))
+    result = rotate(spec, management=env.management, kube=env.kube, force=True, timeout=30)
+    assert result.outcome == "rotated", str(result)
+    assert result.new_secret is not None
+    assert result.new_token is not None
+    secret = env.kube.get("v1", "Secret", result.new_secret, spec.namespace)
+    assert secret is not None
+    expected = issuing_key_fingerprint(env.management, spec.gateway, "secondary")
+    assert expected is not None
+    assert secret["metadata"]["annotations"][ANNOTATION_KEY_FINGERPRINT] == expected
+    report = verify(spec, kube=env.kube, management=env.management)
+    assert report.check("token-key").status == "ok", str(report)
