@@ -299,6 +299,33 @@ def chart_fullname(values: Mapping[str, Any], *, release_name: str) -> str:
     return cut(f"{release_name}-{name}")
 
 
+def _chart_objects(spec: DeploymentSpec, *, release_name: str) -> dict[str, Any]:
+    """``spec.existing`` for the objects chart 1.15.1 makes (its templates' names and labels)."""
+    from apim_selfhosted.render import settings_hash
+
+    fullname = spec.base_name
+    selector = {
+        "app.kubernetes.io/name": fullname,
+        "app.kubernetes.io/component": "self-hosted-gateway",
+        "app.kubernetes.io/instance": release_name,
+    }
+    return {
+        "container": "azure-api-management-gateway",
+        "config_map": fullname,
+        "live_service": fullname,
+        "discovery_service": f"{fullname}-instance-discovery",
+        "selector": selector,
+        "pod_labels": {
+            "helm.sh/chart": f"azure-api-management-gateway-{CHART_VERSION}",
+            **selector,
+            "app.kubernetes.io/version": CHART_APP_VERSION,
+            "app.kubernetes.io/managed-by": "Helm",
+            **spec.common_labels,  # the chart's commonLabels label the pods too
+        },
+        "config_hash": settings_hash(spec),
+    }
+
+
 def _text(value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -862,15 +889,28 @@ def spec_from_helm_values(
     labels = _get(v, "commonLabels") or {}
     if labels:
         spec["common_labels"] = {str(k): str(x) for k, x in labels.items()}
-    issues.approximated(
-        "<objects>",
-        f"the objects are named after '{base}' as the library does ('{base}-env', "
-        f"'{base}-live-traffic', ...), not all '{fullname}' as the chart does, and carry the "
-        "library's app.kubernetes.io labels instead of the chart's",
-    )
+    if base == fullname:
+        issues.approximated(
+            "<objects>",
+            f"the chart's object names ('{fullname}'), Deployment selector, container name and "
+            "pod labels are kept (spec.existing), so deploy updates the release's objects in "
+            "place; the library's labels go on the objects' metadata",
+        )
+    else:
+        issues.approximated(
+            "<objects>",
+            f"the objects are named after '{base}' as the library does ('{base}-env', "
+            f"'{base}-live-traffic', ...), not all '{fullname}' as the chart does, and carry the "
+            "library's app.kubernetes.io labels instead of the chart's",
+        )
 
     try:
         result = _validated(spec, source="helm values")
+        if base == fullname:
+            result = _validated(
+                {**spec, "existing": _chart_objects(result, release_name=release_name)},
+                source="helm values",
+            )
     except SpecError as exc:
         problems = [(_values_path(path), message) for path, message in exc.problems]
         lines = "\n".join(f"  {path}: {message}" for path, message in problems)

@@ -49,7 +49,11 @@ def test_spec_to_values_and_back_gives_the_same_spec(example: str) -> None:
     spec, _ = _import(values)
     out, _ = spec_to_helm_values(spec)
     again, _ = _import(out, release_name="anything-else")
-    assert again == spec
+    # The chart's objects are kept in place (spec.existing); another release has another
+    # instance label, everything else is the same spec.
+    assert again.existing is not None
+    assert again.existing.selector["app.kubernetes.io/instance"] == "anything-else"
+    assert again.model_copy(update={"existing": None}) == spec.model_copy(update={"existing": None})
 
 
 def test_values_out_leave_chart_defaults_out_and_never_hold_a_token() -> None:
@@ -359,3 +363,35 @@ def test_helm_get_values_all_gives_the_same_spec_as_the_users_values() -> None:
     spec_all, report_all = _import(everything)
     assert spec_all == spec
     assert [i.path for i in report_all.issues] == [i.path for i in report.issues]
+
+
+@pytest.mark.parametrize(
+    ("example", "release"),
+    [
+        ("token", "edge"),
+        ("workload-identity", "wi"),
+        ("entra-app", "entra"),
+        ("production", "gw-prod"),
+    ],
+)
+def test_the_chart_objects_are_kept_in_place(example: str, release: str) -> None:
+    """The spec keeps the release's names, selector, container and pod labels (spec.existing)."""
+    from apim_selfhosted.render import render
+
+    values = yaml.safe_load((FIXTURES / f"{example}.values.yaml").read_text())
+    spec, report = _import(values, release_name=release)
+    chart = list(yaml.safe_load_all((FIXTURES / f"{example}.chart.yaml").read_text()))
+    theirs = next(o for o in chart if o["kind"] == "Deployment")
+    ours = next(m for m in render(spec, report.token) if m["kind"] == "Deployment")
+    assert ours["metadata"]["name"] == theirs["metadata"]["name"]
+    assert ours["spec"]["selector"] == theirs["spec"]["selector"]
+    assert ours["spec"]["template"]["metadata"]["labels"] == (
+        {k: str(v) for k, v in theirs["spec"]["template"]["metadata"]["labels"].items()}
+    )
+    assert [c["name"] for c in ours["spec"]["template"]["spec"]["containers"]] == [
+        c["name"] for c in theirs["spec"]["template"]["spec"]["containers"]
+    ]
+    names = {(o["kind"], o["metadata"]["name"]) for o in chart}
+    assert ("ConfigMap", spec.config_map_name) in names
+    assert ("Service", spec.live_service_name) in names
+    assert ("Service", spec.discovery_service_name) in names
