@@ -187,7 +187,12 @@ def test_a_portal_made_gateway_is_taken_over_without_restarting_pods(
 def test_a_settings_change_rolls_the_pods_through_the_config_hash(
     kube: KubernetesApplier,
 ) -> None:
-    spec = adopt(kube, namespace="takeover-portal", name="edge-west", **IDS).spec
+    # Adopting a gateway the library has taken over gives the same kept identity again.
+    again = adopt(kube, namespace="takeover-portal", name="edge-west", **IDS)
+    assert not again.restarts_pods, again.restart_reasons
+    spec = again.spec
+    assert spec.existing is not None
+    assert spec.existing.selector == {"app": "edge-west"}
     same = next(m for m in render(spec) if m["kind"] == "Deployment")
     assert "apim-selfhosted.io/config-hash" not in same["spec"]["template"]["metadata"].get(
         "annotations", {}
@@ -195,6 +200,15 @@ def test_a_settings_change_rolls_the_pods_through_the_config_hash(
     changed = spec.model_copy(update={"additional_settings": {"log.console.level": "debug"}})
     dep = next(m for m in render(changed) if m["kind"] == "Deployment")
     assert "apim-selfhosted.io/config-hash" in dep["spec"]["template"]["metadata"]["annotations"]
+
+    before = _state(kube, "takeover-portal", "edge-west")
+    done = deploy(changed, management=None, kube=kube, allow_lint_errors=True, run_verify=False)
+    assert done.ok, done.error
+    after = _state(kube, "takeover-portal", "edge-west")
+    assert not set(after["pods"]) & set(before["pods"])  # new settings: the pods rolled
+    cm = kube.get("v1", "ConfigMap", "edge-west-env", "takeover-portal")
+    assert cm is not None
+    assert cm["data"]["log.console.level"] == "debug"
 
 
 def test_existing_objects_are_validated_before_anything_is_written() -> None:
