@@ -1366,12 +1366,20 @@ def _read_labels(c: _Found) -> None:
     if dep_ann:
         spec["deployment_annotations"] = dep_ann
     selector = (dspec.get("selector") or {}).get("matchLabels") or {}
-    issues.approximated(
-        _where(dep, "spec.selector"),
-        f"the library selects pods by app.kubernetes.io/name and /instance, not {selector}; a "
-        "Deployment's selector cannot change in place, so deploy replaces the Deployment",
-        severity="warning",
-    )
+    if (dspec.get("selector") or {}).get("matchExpressions") or c.dep_name != c.live_name:
+        issues.approximated(
+            _where(dep, "spec.selector"),
+            f"the library selects pods by app.kubernetes.io/name and /instance, not {selector}; "
+            "a Deployment's selector cannot change in place, so deploy replaces the Deployment",
+            severity="warning",
+        )
+    else:
+        issues.approximated(
+            _where(dep, "spec.selector"),
+            f"the selector {selector} and the pod template's labels and annotations are kept "
+            "(spec.existing), so deploy takes the Deployment over in place; the library's "
+            "labels go on the objects' metadata, not on the pods",
+        )
     if (dspec.get("selector") or {}).get("matchExpressions"):
         issues.unsupported(
             _where(dep, "spec.selector.matchExpressions"), "selector expressions are not kept"

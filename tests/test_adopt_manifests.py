@@ -106,9 +106,12 @@ def test_portal_yaml_gives_the_portal_settings_and_names() -> None:
     assert _kinds(report, "Deployment/edge-west: settings.runtime.deployment.mechanism") == {
         "ignored"
     }
-    # The selector cannot be kept: the report warns that deploy replaces the Deployment.
+    # The selector is kept (a Deployment's selector cannot change): deploy updates in place.
     (selector,) = report.by_path("Deployment/edge-west: spec.selector")
-    assert selector.severity == "warning"
+    assert selector.severity == "info"
+    assert "in place" in selector.message
+    assert spec.existing is not None
+    assert spec.existing.selector == {"app": "edge-west"}
 
 
 def test_token_values_never_reach_the_spec_or_the_report_text() -> None:
@@ -282,6 +285,11 @@ def test_a_long_deployment_name_is_shortened_and_reported() -> None:
     spec, report = spec_from_manifests(yaml.safe_dump_all(docs), **IDS)
     assert spec.base_name == long_name[:MAX_BASE_NAME].rstrip("-")
     assert report.by_path(f"Deployment/{long_name}: metadata.name")[0].severity == "warning"
+    # The Deployment cannot keep its name, so it is not kept in place either: replaced.
+    assert spec.existing is None
+    (selector,) = report.by_path(f"Deployment/{long_name}: spec.selector")
+    assert selector.severity == "warning"
+    assert "replaces" in selector.message
     assert spec.autoscaling is not None
     assert (spec.autoscaling.min_replicas, spec.autoscaling.target_cpu_utilization) == (2, 60)
     assert spec.replicas is None
