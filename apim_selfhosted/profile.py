@@ -163,7 +163,12 @@ class ProductionProfile(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    min_replicas: int = Field(default=3, ge=1, description="Fewest replicas (or HPA minimum).")
+    min_replicas: int = Field(
+        default=2,
+        ge=1,
+        description="Fewest replicas (or HPA minimum): two, so that one pod can restart or "
+        "move while the other serves; spread them over zones for more.",
+    )
     require_explicit_strategy: bool = Field(
         default=True, description="The spec must set the rollout strategy itself."
     )
@@ -174,11 +179,14 @@ class ProductionProfile(BaseModel):
         default=True, description="CPU and memory requests must be set."
     )
     default_requests: dict[str, str] = Field(
-        default_factory=lambda: {"cpu": "1", "memory": "1Gi"},
-        description="Requests apply() fills in.",
+        default_factory=lambda: {"cpu": "2", "memory": "2Gi"},
+        description="Requests apply() fills in: the documented starting point of 2 cores and "
+        "2 GiB per gateway pod, to be tuned from measured load.",
     )
     default_limits: dict[str, str] = Field(
-        default_factory=lambda: {"memory": "2Gi"}, description="Limits apply() fills in."
+        default_factory=lambda: {"memory": "4Gi"},
+        description="Limits apply() fills in (memory only: a CPU limit throttles a gateway "
+        "under load).",
     )
     require_pinned_tag: bool = Field(
         default=True, description="The image tag must be major.minor.patch."
@@ -301,7 +309,7 @@ class ProductionProfile(BaseModel):
 
         Example:
             >>> dict(ProductionProfile().defaults())[("replicas",)]
-            3
+            2
         """
         return [
             (("replicas",), self.min_replicas),

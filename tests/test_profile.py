@@ -178,9 +178,9 @@ def test_explicit_strategy_is_required_only_when_asked() -> None:
 
 
 def test_profile_can_be_relaxed_and_tightened() -> None:
-    s = spec(replicas=2, config_backup={"enabled": False})
+    s = spec(replicas=1, config_backup={"enabled": False})
     assert {"min-replicas", "config-backup"} <= rules(lint(s))
-    relaxed = ProductionProfile(min_replicas=2, require_config_backup=False)
+    relaxed = ProductionProfile(min_replicas=1, require_config_backup=False)
     assert lint(s, relaxed) == []
     tight = ProductionProfile(severity_overrides={"config-backup": "error"})
     assert "config-backup" in rules(lint(s, tight), "error")
@@ -225,9 +225,10 @@ def test_token_validity() -> None:
 def test_apply_fills_defaults_and_makes_the_minimal_spec_clean() -> None:
     minimal = DeploymentSpec.from_dict({"gateway": GW, "namespace": "apim"})
     applied = ProductionProfile().apply(minimal)
-    assert applied.replicas == 3
+    assert applied.replicas == 2
     assert applied.resources is not None
-    assert applied.resources.requests == {"cpu": "1", "memory": "1Gi"}
+    assert applied.resources.requests == {"cpu": "2", "memory": "2Gi"}
+    assert applied.resources.limits == {"memory": "4Gi"}
     assert applied.config_backup.enabled is True
     assert applied.high_availability.enabled is True
     assert applied.probes.liveness is not None
@@ -235,7 +236,7 @@ def test_apply_fills_defaults_and_makes_the_minimal_spec_clean() -> None:
     assert applied.observability.std_logs.format == "json"
     assert rules(lint(applied)) == {"local-metrics"}  # needs an endpoint only the user knows
     assert "strategy" in applied.model_fields_set
-    assert applied.to_dict()["replicas"] == 3
+    assert applied.to_dict()["replicas"] == 2
     assert ProductionProfile().apply(applied) == applied
 
 
