@@ -62,7 +62,7 @@ def _stand_ins(conn: Connection, gateways: int, namespaces: int, latency: float)
             for i in range(gateways):
                 spec = DeploymentSpec.model_validate(_spec_data(i, namespaces))
                 assert kube.wait_for_rollout(spec.base_name, spec.namespace, timeout=120).ok
-        emulator.wait_idle(30)
+        emulator.wait_idle(timeout=30)
         apim.inject_fault("latency", delay=latency, times=None)
         conn.send(
             {
@@ -78,7 +78,7 @@ def _stand_ins(conn: Connection, gateways: int, namespaces: int, latency: float)
         while True:
             command = conn.recv()
             if command == "reset":
-                emulator.wait_idle(30)
+                emulator.wait_idle(timeout=30)
                 emulator.reset_requests()
                 apim.reset_requests()
                 conn.send(None)

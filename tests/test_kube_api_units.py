@@ -342,3 +342,15 @@ def test_apply_keeps_a_map_whose_node_was_owned_but_whose_keys_are_still_applied
     )
     assert out.obj["data"] == {"k": "v"}
     assert out.obj["metadata"]["labels"] == {"a": "1"}
+
+
+def test_wait_idle_timeout_is_keyword_only() -> None:
+    """``wait_idle`` takes its timeout by keyword on the emulator and the controllers."""
+    import inspect
+
+    from apim_selfhosted.testing.kube.controller import Controllers
+    from apim_selfhosted.testing.kube.emulator import KubeEmulator
+
+    for method in (KubeEmulator.wait_idle, Controllers.wait_idle):
+        param = inspect.signature(method).parameters["timeout"]
+        assert param.kind is inspect.Parameter.KEYWORD_ONLY, method.__qualname__

@@ -758,12 +758,12 @@ def test_many_deployments_roll_out_and_then_cost_nothing(store: Store) -> None:
     with Controllers(store, ready_delay=0.01) as ctl:
         for i in range(100):
             store.create(DEPLOY, deployment(f"d{i}", replicas=2))
-        assert ctl.wait_idle(60)
+        assert ctl.wait_idle(timeout=60)
         items, _ = store.list(DEPLOY, NS)
         assert all(is_complete(d) for d in items)
         rv = store.resource_version
         # Idle means idle: nothing is written and no work is queued a little later.
-        assert ctl.wait_idle(1)
+        assert ctl.wait_idle(timeout=1)
         time.sleep(0.2)
         assert store.resource_version == rv
 

@@ -316,7 +316,7 @@ class Controllers:
 
     >>> from apim_selfhosted.testing.kube.store import Store
     >>> ctl = Controllers(Store(), ready_delay=0.01)
-    >>> ctl.start(); ctl.wait_idle(1.0)
+    >>> ctl.start(); ctl.wait_idle(timeout=1.0)
     True
     >>> ctl.stop()
     """
@@ -423,7 +423,7 @@ class Controllers:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def wait_idle(self, timeout: float = 5.0) -> bool:
+    def wait_idle(self, *, timeout: float = 5.0) -> bool:
         """Wait until no work is queued or due (for tests).
 
         Pending pod readiness, load-balancer assignment and ``minReadySeconds`` count as work;
@@ -438,7 +438,7 @@ class Controllers:
 
         >>> from apim_selfhosted.testing.kube.store import Store
         >>> with Controllers(Store()) as ctl:
-        ...     ctl.wait_idle(1.0)
+        ...     ctl.wait_idle(timeout=1.0)
         True
         """
         end = time.monotonic() + timeout

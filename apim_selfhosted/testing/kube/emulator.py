@@ -511,8 +511,8 @@ class KubeEmulator:
         with self.api._lock:
             self.api.records.clear()
 
-    def wait_idle(self, timeout: float = 5.0) -> bool:
+    def wait_idle(self, *, timeout: float = 5.0) -> bool:
         """Waits until the controllers have nothing left to do (True) or ``timeout`` passes."""
         if self._controllers is None:
             return True
-        return bool(self._controllers.wait_idle(timeout))
+        return bool(self._controllers.wait_idle(timeout=timeout))
