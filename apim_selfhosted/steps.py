@@ -88,7 +88,6 @@ EventCallback = Callable[[ProgressEvent], None]
 #: Default validity of a token ``deploy`` issues (API Management allows at most 30 days).
 DEFAULT_TOKEN_TTL = timedelta(days=29)
 
-_AUTH_ENV = "config.service.auth"
 _ENDPOINT_KEY = "config.service.endpoint"
 
 #: (check name, pattern, what it means, advice): gateway log lines that mean it cannot work.
@@ -280,19 +279,6 @@ class ClusterState:
     secret: dict[str, Any] | None = field(default=None, repr=False)
 
 
-def _token_ref(deployment: Mapping[str, Any]) -> tuple[str, str] | None:
-    containers = (deployment.get("spec") or {}).get("template", {}).get("spec", {}).get(
-        "containers"
-    ) or []
-    for container in containers:
-        for env in container.get("env") or []:
-            if env.get("name") == _AUTH_ENV:
-                ref = (env.get("valueFrom") or {}).get("secretKeyRef") or {}
-                if ref.get("name") and ref.get("key"):
-                    return str(ref["name"]), str(ref["key"])
-    return None
-
-
 def read_cluster_state(
     spec: DeploymentSpec,
     *,
@@ -330,10 +316,12 @@ def read_cluster_state(
     )
     if deployment is None:
         return ClusterState(deployment=None)
-    ref = _token_ref(deployment)
+    from apim_selfhosted.render import token_reference
+
+    ref = token_reference(deployment)
     if ref is None:
         return ClusterState(deployment=deployment)
-    name, key = ref
+    name, key = ref.secret, ref.key
     found = (known or {}).get(("Secret", name))
     secret = dict(found) if found is not None else kube.get("v1", "Secret", name, spec.namespace)
     if secret is None:

@@ -369,3 +369,14 @@ def test_applied_configuration_follows_keyed_lists_sets_and_atomic_values() -> N
         },
     }
     assert applied_configuration(live, field_manager="kubectl") is None  # no Apply entry
+
+
+def test_steps_reads_the_token_reference_through_render() -> None:
+    """One reader of the ``config.service.auth`` Secret reference: ``render.token_reference``."""
+    import inspect
+
+    from apim_selfhosted import steps
+
+    source = inspect.getsource(steps)
+    assert "secretKeyRef" not in source
+    assert "token_reference(" in source
