@@ -71,6 +71,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ANNOTATION_KEY_FINGERPRINT",
     "LOG_FAILURE_PATTERNS",
+    "TOKEN_HISTORY",
     "ClusterState",
     "config_endpoint_host",
     "deploy",
@@ -89,6 +90,10 @@ EventCallback = Callable[[ProgressEvent], None]
 DEFAULT_TOKEN_TTL = timedelta(days=29)
 
 _ENDPOINT_KEY = "config.service.endpoint"
+
+#: Earlier token Secrets a re-deploy keeps (besides those in use), as ``rotate``'s default
+#: ``keep_history``: the Secrets ``kubectl rollout undo`` to an earlier revision needs.
+TOKEN_HISTORY = 2
 
 #: (check name, pattern, what it means, advice): gateway log lines that mean it cannot work.
 LOG_FAILURE_PATTERNS: tuple[tuple[str, re.Pattern[str], str, str], ...] = (
@@ -563,35 +568,48 @@ def _prune(
     """Deletes what the previous deploy recorded and this rendering lacks.
 
     Without a record (no earlier deploy reached the Deployment) only token Secrets can be left
-    over; they are found by label. :meth:`KubernetesApplier.prune` is the exhaustive variant
-    (every kind, by label).
+    over. Token Secrets follow rotation's rule (:func:`apim_selfhosted.rotation` cleanup, one
+    shared helper): those the Deployment or a ReplicaSet with pods reads stay, and so do the
+    newest :data:`TOKEN_HISTORY` others, the history ``kubectl rollout undo`` needs.
+    :meth:`KubernetesApplier.prune` is the exhaustive variant (every kind, by label).
     """
-    from apim_selfhosted.render import token_secret_selector
+    from apim_selfhosted.render import token_reference, token_secret_selector
+    from apim_selfhosted.rotation import _clean_up
 
     previous = ((state.deployment or {}).get("metadata") or {}).get("annotations") or {}
     record = previous.get(RECORD_ANNOTATION)
     current = {_record_entry(m) for m in manifests}
-    if isinstance(record, str):
-        gone = [entry for entry in record.split(",") if entry and entry not in current]
-    else:
-        # No record: no deploy got as far as the Deployment. Objects rendered before it have
-        # fixed names and were just applied again, except the token Secret, whose name follows
-        # the token: an earlier attempt may have left one behind.
-        gone = [
+    gone = (
+        [entry for entry in record.split(",") if entry and entry not in current]
+        if isinstance(record, str)
+        else []
+    )
+    deleted: list[ObjectRef] = []
+    deployment = _deployment_manifest(manifests)
+    in_use = token_reference(deployment) if deployment is not None else None
+    token_secrets: set[str] = set()
+    if deployment is not None and in_use is not None:
+        token_secrets = {
             f"v1:Secret:{secret['metadata']['name']}"
             for secret in kube.list_objects(
                 "v1", "Secret", spec.namespace, label_selector=token_secret_selector(spec)
             )
-            if f"v1:Secret:{secret['metadata']['name']}" not in current
-        ]
-    deleted: list[ObjectRef] = []
+        }
+        for name in _clean_up(
+            kube, spec, deployment, current=in_use.secret, keep_history=TOKEN_HISTORY
+        ):
+            ref = ObjectRef(api_version="v1", kind="Secret", name=name, namespace=spec.namespace)
+            deleted.append(ref)
+            _emit(on_event, "prune", f"{ref}: deleted", kind="Secret", name=name)
     protected: set[str] | None = None
     for entry in gone:
+        if entry in token_secrets:
+            continue  # decided above, by rotation's rule
         api_version, kind, name = entry.rsplit(":", 2)
         if kind == "Secret":
             if protected is None:
                 # Secrets still read by the Deployment or a ReplicaSet with pods stay.
-                protected = kube._secrets_in_use(spec.namespace, _deployment_manifest(manifests))
+                protected = kube._secrets_in_use(spec.namespace, deployment)
             if name in protected:
                 continue
         live = kube.get(api_version, kind, name, spec.namespace)
