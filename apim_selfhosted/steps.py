@@ -91,6 +91,9 @@ DEFAULT_TOKEN_TTL = timedelta(days=29)
 
 _ENDPOINT_KEY = "config.service.endpoint"
 
+#: Signature of the stand-in token a dry run plans with (never sent anywhere but the dry run).
+_DRY_RUN_SIGNATURE = "ZHJ5LXJ1bg"
+
 #: Earlier token Secrets a re-deploy keeps (besides those in use), as ``rotate``'s default
 #: ``keep_history``: the Secrets ``kubectl rollout undo`` to an earlier revision needs.
 TOKEN_HISTORY = 2
@@ -540,6 +543,20 @@ def _with_record(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _with_placeholder_secret(
+    spec: DeploymentSpec, placeholder: Token, manifests: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A dry run's rendering with a stand-in token: its Secret renamed ``<base>-token-issued``."""
+    import json
+
+    from apim_selfhosted.render import token_secret_name
+
+    name = token_secret_name(spec, placeholder)
+    text = json.dumps(manifests).replace(f'"{name}"', f'"{spec.base_name}-token-issued"')
+    out: list[dict[str, Any]] = json.loads(text)
+    return out
+
+
 def _known_live(
     spec: DeploymentSpec, state: ClusterState
 ) -> dict[ObjectRef, Mapping[str, Any] | None]:
@@ -788,17 +805,26 @@ def deploy(
             gateway = gateway.model_copy(update={"config_endpoint": endpoint})
             spec = spec.model_copy(update={"gateway": gateway})
     token_issued = False
+    placeholder: Token | None = None
     if uses_token and token is None:
         assert management is not None  # checked above
         key_type = state.token.key_type.other if state.token is not None else KeyType.PRIMARY
         if dry_run:
             _emit(on_event, "token", "dry run: a new token would be issued")
+            # The plan shows the Secret the deploy would create, holding a stand-in token under
+            # a stand-in name (the real name follows the token, unknown before it is issued).
+            placeholder = Token.parse(
+                f"{gateway.name}&{current_time + token_ttl:%Y%m%d%H%M}&{_DRY_RUN_SIGNATURE}",
+                key_type=key_type,
+            )
         else:
             _emit(on_event, "token", f"issuing a token from the {key_type.value} key")
             token = management.issue_token(gateway, key_type=key_type, ttl=token_ttl)
             token_issued = True
 
     manifests = render(spec, token) if token is not None else render(spec)
+    if placeholder is not None:
+        manifests = _with_placeholder_secret(spec, placeholder, render(spec, placeholder))
     if token is not None:
         # The issuing key's fingerprint: measured for a new token, kept for a reused one (the
         # live Secret of the same token has it; not applying it again would remove it).

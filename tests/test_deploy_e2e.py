@@ -243,6 +243,23 @@ def test_dry_run_writes_nothing_anywhere(env: Env) -> None:
     assert env.kube.get("v1", "Namespace", spec.namespace) is None
 
 
+def test_dry_run_plan_lists_what_the_deploy_applies_with_the_token_secret_redacted(
+    env: Env,
+) -> None:
+    spec = env.spec()
+    planned = _deploy(env, spec, dry_run=True, diff=True)
+    assert planned.plan is not None
+    kinds = sorted(i.kind for i in planned.plan.items)
+    assert "Secret" in kinds
+    assert sorted(a.kind for a in planned.applied) == kinds
+    result = _deploy(env, spec)
+    assert result.ok, str(result)
+    assert sorted(a.kind for a in result.applied) == kinds
+    (secret,) = [i for i in planned.plan.items if i.kind == "Secret"]
+    assert "GatewayKey" not in str(secret) + repr(secret)
+    assert "&" not in str(planned.plan)
+
+
 def test_diff_shows_what_a_change_would_do(env: Env) -> None:
     spec = env.spec()
     assert _deploy(env, spec).ok
