@@ -273,3 +273,59 @@ def test_validation_happens_before_anything_is_written(api: client.ApiClient, ns
     after = apps.read_namespaced_deployment("nv", ns)
     assert after.spec.replicas == 1
     assert after.metadata.generation == before.metadata.generation
+
+
+def _cron_job(name: str, schedule: str, **spec: Any) -> dict[str, Any]:
+    pod = {"containers": [{"name": "c", "image": "busybox"}], "restartPolicy": "OnFailure"}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": name},
+        "spec": {"schedule": schedule, "jobTemplate": {"spec": {"template": {"spec": pod}}}} | spec,
+    }
+
+
+@pytest.mark.parametrize(
+    "schedule", ["*/5 * * * *", "0 3 * * sun", "0 0 1-31/2 JAN-dec 1,3,5", "@hourly", "@daily"]
+)
+def test_cron_job_accepts_standard_schedules(api: client.ApiClient, ns: str, schedule: str) -> None:
+    name = f"cj-{abs(hash(schedule)) % 10**8}"
+    created = _post(api, f"/apis/batch/v1/namespaces/{ns}/cronjobs", _cron_job(name, schedule))
+    assert created.spec.schedule == schedule
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "message"),
+    [
+        (
+            {"schedule": "61 * * * *"},
+            "spec.schedule",
+            'Invalid value: "61 * * * *": end of range (61) above maximum (59): 61',
+        ),
+        (
+            {"schedule": "every day"},
+            "spec.schedule",
+            'Invalid value: "every day": expected exactly 5 fields, found 2: [every day]',
+        ),
+        (
+            {"schedule": "TZ=UTC 0 * * * *"},
+            "spec.schedule",
+            'Invalid value: "TZ=UTC 0 * * * *": cannot use TZ or CRON_TZ in schedule, '
+            "use timeZone field instead",
+        ),
+        (
+            {"schedule": "0 * * * *", "timeZone": "Mars/Olympus"},
+            "spec.timeZone",
+            'Invalid value: "Mars/Olympus": unknown time zone Mars/Olympus',
+        ),
+    ],
+)
+def test_cron_job_refuses_bad_schedules_and_time_zones(
+    api: client.ApiClient, ns: str, spec: dict[str, Any], field: str, message: str
+) -> None:
+    schedule = spec.pop("schedule")
+    with pytest.raises(ApiException) as info:
+        _post(api, f"/apis/batch/v1/namespaces/{ns}/cronjobs", _cron_job("bad", schedule, **spec))
+    assert info.value.status == 422
+    causes = _body(info.value)["details"]["causes"]
+    assert {"reason": "FieldValueInvalid", "message": message, "field": field} in causes

@@ -419,6 +419,8 @@ class Validator:
                     )
         if rt.plural == "services":
             causes.extend(_service(spec))
+        if rt.plural == "cronjobs":
+            causes.extend(_cron_job(spec))
         if rt.plural == "persistentvolumeclaims":
             for bucket in ("requests", "limits"):
                 for key, value in ((spec.get("resources") or {}).get(bucket) or {}).items():
@@ -696,3 +698,170 @@ def by_key(key: str) -> ResourceType:
     from apim_selfhosted.testing.kube.resources import by_key as _by_key
 
     return _by_key(key)
+
+
+# (min, max, names) of the five standard cron fields, as robfig/cron (kube's parser) has them.
+_CRON_FIELDS: tuple[tuple[int, int, tuple[str, ...]], ...] = (
+    (0, 59, ()),
+    (0, 23, ()),
+    (1, 31, ()),
+    (1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+    (0, 6, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+_CRON_MACROS = frozenset(
+    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+)
+_GO_DURATION = re.compile(r"^[+-]?(\d+(\.\d*)?(ns|us|µs|ms|s|m|h))+$|^0$")
+
+
+def _cron_int(text: str, expr: str, names: tuple[str, ...], low: int) -> int:
+    if text.lower() in names:
+        return names.index(text.lower()) + low
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ValueError(
+            f"failed to parse int from {text}: strconv.Atoi: parsing {json.dumps(text)}: "
+            "invalid syntax"
+        )
+    number = int(text)
+    if number < 0:
+        raise ValueError(f"negative number ({number}) not allowed: {expr}")
+    return number
+
+
+def cron_schedule_error(schedule: str) -> str | None:
+    """Why robfig/cron's ``ParseStandard`` (kube-apiserver's parser) refuses ``schedule``.
+
+    Args:
+        schedule: A CronJob's ``spec.schedule``.
+
+    Returns:
+        The parser's error message, or ``None`` when the schedule is valid.
+
+    >>> cron_schedule_error("*/5 1-3 * jan,mar mon-fri"), cron_schedule_error("@daily")
+    (None, None)
+    >>> cron_schedule_error("61 * * * *")
+    'end of range (61) above maximum (59): 61'
+    """
+    text = schedule.strip()
+    if not text:
+        return "empty spec string"
+    if text.startswith(("TZ=", "CRON_TZ=")):
+        zone, _, text = text.partition(" ")
+        name = zone.split("=", 1)[1]
+        if _time_zone_error(name) is not None:
+            return f"provided bad location {name}: unknown time zone {name}"
+        text = text.strip()
+    if text.startswith("@"):
+        if text in _CRON_MACROS:
+            return None
+        if text.startswith("@every "):
+            duration = text[len("@every ") :]
+            if _GO_DURATION.match(duration):
+                return None
+            return f"failed to parse duration {text}: time: invalid duration {json.dumps(duration)}"
+        return f"unrecognized descriptor: {text}"
+    fields = text.split()
+    if len(fields) != 5:
+        return f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]"
+    for field, (low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for expr in field.split(","):
+            try:
+                _cron_range(expr, low, high, names)
+            except ValueError as exc:
+                return str(exc)
+    return None
+
+
+def _cron_range(expr: str, low: int, high: int, names: tuple[str, ...]) -> None:
+    range_and_step = expr.split("/")
+    low_and_high = range_and_step[0].split("-")
+    single = len(low_and_high) == 1
+    if low_and_high[0] in ("*", "?"):
+        start, end = low, high
+    else:
+        start = _cron_int(low_and_high[0], expr, names, low)
+        if len(low_and_high) == 1:
+            end = start
+        elif len(low_and_high) == 2:
+            end = _cron_int(low_and_high[1], expr, names, low)
+        else:
+            raise ValueError(f"too many hyphens: {expr}")
+    if len(range_and_step) == 2:
+        step = _cron_int(range_and_step[1], expr, (), 0)
+        if single:
+            end = high
+        if step <= 0:
+            raise ValueError(f"step of range should be a positive number: {expr}")
+    elif len(range_and_step) > 2:
+        raise ValueError(f"too many slashes: {expr}")
+    if start < low:
+        raise ValueError(f"beginning of range ({start}) below minimum ({low}): {expr}")
+    if end > high:
+        raise ValueError(f"end of range ({end}) above maximum ({high}): {expr}")
+    if start > end:
+        raise ValueError(f"beginning of range ({start}) beyond end of range ({end}): {expr}")
+
+
+def _time_zone_error(name: str) -> str | None:
+    import zoneinfo
+
+    unknown = f"unknown time zone {name}"
+    for part in name.split("/"):
+        if (
+            part in (".", "..")
+            or part.startswith("-")
+            or not re.fullmatch(r"[A-Za-z._+\-0-9]+", part)
+        ):
+            return unknown
+    if name.lower() == "local":
+        return (
+            "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones"
+        )
+    if name == "UTC":
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return unknown
+    return None
+
+
+def _cron_job(spec: dict[str, Any]) -> list[Cause]:
+    causes: list[Cause] = []
+    schedule = spec.get("schedule")
+    if not schedule:
+        causes.append(("FieldValueRequired", "spec.schedule", "Required value"))
+    elif isinstance(schedule, str):
+        error = cron_schedule_error(schedule)
+        if error is not None:
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    "spec.schedule",
+                    f"Invalid value: {go_value(schedule)}: {error}",
+                )
+            )
+        if "TZ" in schedule:
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    "spec.schedule",
+                    f"Invalid value: {go_value(schedule)}: cannot use TZ or CRON_TZ in schedule, "
+                    "use timeZone field instead",
+                )
+            )
+    zone = spec.get("timeZone")
+    if isinstance(zone, str):
+        if not zone:
+            problem: str | None = "timeZone must be nil or non-empty string"
+        else:
+            problem = _time_zone_error(zone)
+        if problem is not None:
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    "spec.timeZone",
+                    f"Invalid value: {go_value(zone)}: {problem}",
+                )
+            )
+    return causes
