@@ -53,18 +53,8 @@ def _snapshot(env: Env, spec: DeploymentSpec) -> dict[tuple[str, str], dict[str,
                 body["metadata"].get("annotations", {}).pop(
                     "deployment.kubernetes.io/revision", None
                 )
-            out[(kind, obj["metadata"]["name"])] = _without_empty(body)
+            out[(kind, obj["metadata"]["name"])] = body
     return out
-
-
-def _without_empty(value: Any) -> Any:
-    """``value`` without empty lists: the emulator leaves ``[]`` where an apply stopped owning
-    every item of a list (kube-apiserver removes the list; reported to the emulator's owner)."""
-    if isinstance(value, dict):
-        return {k: _without_empty(v) for k, v in value.items() if v != []}
-    if isinstance(value, list):
-        return [_without_empty(v) for v in value]
-    return value
 
 
 def test_a_failed_deploy_returns_every_object_to_the_last_good_deploy(env: Env) -> None:

@@ -184,6 +184,20 @@ def test_fields_no_longer_applied_are_removed(api: client.ApiClient, ns: str) ->
     assert out["data"] == {"keep": "1"}
 
 
+def test_a_list_no_longer_applied_is_removed_not_left_empty(api: client.ApiClient, ns: str) -> None:
+    """When an apply stops owning a whole list and nobody else owns it, the field goes."""
+    dep = _deployment("lst")
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    container["ports"] = [{"containerPort": 8080}, {"containerPort": 8081}]
+    container["env"] = [{"name": "A", "value": "1"}]
+    _apply(api, dep, ns, manager="ci")
+    del container["ports"]
+    out = _apply(api, dep, ns, manager="ci")
+    live = out["spec"]["template"]["spec"]["containers"][0]
+    assert "ports" not in live
+    assert live["env"] == [{"name": "A", "value": "1"}]
+
+
 def test_fields_owned_by_another_manager_are_not_removed(api: client.ApiClient, ns: str) -> None:
     """A field another manager also owns stays when one applier stops applying it."""
     cm = {

@@ -505,6 +505,19 @@ def apply(
                 continue
             remove_path(merged, path)
             removed_here.append(path)
+        # A list left empty because this apply stopped owning all its items goes as a whole
+        # when nobody else owns it (kube-apiserver does not keep `[]` behind).
+        for path in removed_here:
+            parent = path[:-1]
+            if not parent or parent in applied or parent in owned_by_others:
+                continue
+            if any(o[: len(parent)] == parent for o in owned_by_others | applied):
+                continue
+            value: Any = merged
+            for element in parent:
+                value = _step(value, element)
+            if value == []:
+                remove_path(merged, parent)
     live_flat = flatten(live or {}, schemas, node, status=status_scope)
     merged_flat = flatten(merged, schemas, node, status=status_scope)
     changed, removed = _changed(live_flat, merged_flat)
