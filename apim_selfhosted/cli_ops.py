@@ -147,6 +147,11 @@ def _configure_deploy(parser: argparse.ArgumentParser) -> None:
         "--allow-lint-errors", action="store_true", help="deploy even with lint errors"
     )
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="take over fields other field managers own, e.g. after `import --from-cluster`",
+    )
+    parser.add_argument(
         "--no-rollback",
         action="store_true",
         help="leave a failed rollout as it is (the old pods keep serving)",
@@ -184,6 +189,7 @@ def deploy_command(args: argparse.Namespace) -> int:
                 wait=not args.no_wait,
                 timeout=args.timeout,
                 allow_lint_errors=args.allow_lint_errors,
+                force=args.force,
                 rollback_on_failure=not args.no_rollback,
                 location=args.location,
                 on_event=_progress,

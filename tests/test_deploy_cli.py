@@ -95,6 +95,40 @@ def test_deploy_status_verify(
     assert '"status": "failed"' in out
 
 
+def test_force_takes_over_fields_another_manager_owns(
+    emulator: KubeEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kubernetes.dynamic import DynamicClient
+
+    spec_path, token, _ = _files(tmp_path)
+    spec = DeploymentSpec.from_file(spec_path)
+    deploy = ["deploy", str(spec_path), "--kubeconfig", str(emulator.kubeconfig_path)]
+    deploy += ["--token-file", str(token), "--allow-lint-errors"]
+    assert _run(capsys, *deploy)[0] == 0
+    deployments = DynamicClient(emulator.api_client()).resources.get(
+        api_version="apps/v1", kind="Deployment"
+    )
+    deployments.server_side_apply(
+        body={
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": spec.base_name},
+            "spec": {"replicas": 3},
+        },
+        name=spec.base_name,
+        namespace=spec.namespace,
+        field_manager="helm",
+        force_conflicts=True,
+    )
+    code, out, err = _run(capsys, *deploy)
+    assert code != 0
+    assert "helm" in out + err
+    code, out, err = _run(capsys, *deploy, "--force")
+    assert code == 0, out + err
+    live = deployments.get(name=spec.base_name, namespace=spec.namespace)
+    assert live.spec.replicas == 2
+
+
 def test_dry_run_with_diff_prints_the_plan(
     emulator: KubeEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
