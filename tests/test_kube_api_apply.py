@@ -198,6 +198,17 @@ def test_a_list_no_longer_applied_is_removed_not_left_empty(api: client.ApiClien
     assert live["env"] == [{"name": "A", "value": "1"}]
 
 
+def test_empty_metadata_maps_are_not_stored(api: client.ApiClient, ns: str) -> None:
+    """``annotations: {}`` / ``labels: {}`` are omitempty in Go: the pod template hash stays."""
+    plain = _apply(api, _deployment("omit"), ns, manager="ci")
+    dep = _deployment("omit")
+    dep["metadata"]["annotations"] = {}
+    dep["spec"]["template"]["metadata"]["annotations"] = {}
+    out = _apply(api, dep, ns, manager="ci")
+    assert "annotations" not in out["spec"]["template"]["metadata"]
+    assert out["spec"]["template"] == plain["spec"]["template"]
+
+
 def test_fields_owned_by_another_manager_are_not_removed(api: client.ApiClient, ns: str) -> None:
     """A field another manager also owns stays when one applier stops applying it."""
     cm = {

@@ -91,10 +91,17 @@ class Defaulter:
             obj: The object about to be stored.
             old: The stored object when this is an update (allocations are kept).
         """
+        _omit_empty_metadata(obj)
         handler = getattr(self, f"_default_{rt.plural}", None)
         if handler is not None:
             handler(obj, old)
         path = _POD_TEMPLATE_PATHS.get(rt.plural)
+        if path is not None:
+            template: Any = obj
+            for step in path:
+                template = template.get(step) if isinstance(template, dict) else None
+            if isinstance(template, dict):
+                _omit_empty_metadata(template)
         if path is not None:
             node: Any = obj
             for step in path:
@@ -310,3 +317,21 @@ def _container(c: dict[str, Any]) -> None:
         ref = ((env or {}).get("valueFrom") or {}).get("fieldRef")
         if isinstance(ref, dict):
             ref.setdefault("apiVersion", "v1")
+
+
+#: ObjectMeta fields Go encodes with ``omitempty``: kube-apiserver never stores them empty.
+_OMITEMPTY_METADATA = ("labels", "annotations", "finalizers", "ownerReferences")
+
+
+def _omit_empty_metadata(obj: dict[str, Any]) -> None:
+    """Drops empty ``omitempty`` maps/lists of ``obj.metadata`` (in place), as decoding does.
+
+    >>> o = {"metadata": {"name": "a", "annotations": {}, "labels": {"x": "1"}}}
+    >>> _omit_empty_metadata(o); o
+    {'metadata': {'name': 'a', 'labels': {'x': '1'}}}
+    """
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        for key in _OMITEMPTY_METADATA:
+            if key in meta and not meta[key]:
+                del meta[key]
