@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 # name -> module that defines it. Resolved on first attribute access (PEP 562), so that
 # `import apim_selfhosted` stays light. Keep in step with the TYPE_CHECKING block below.
 _EXPORTS: dict[str, str] = {
-    "AdoptResult": "apim_selfhosted.adopt",
+    "AdoptResult": "apim_selfhosted.adoption",
     "ApimSelfhostedError": "apim_selfhosted.errors",
     "Applied": "apim_selfhosted.results",
     "AuthenticationError": "apim_selfhosted.errors",
@@ -38,16 +38,16 @@ _EXPORTS: dict[str, str] = {
     "GatewayNotFoundError": "apim_selfhosted.errors",
     "GatewayStatus": "apim_selfhosted.results",
     "GatewayTokenAuth": "apim_selfhosted.models",
-    "ImportIssue": "apim_selfhosted.adopt",
-    "ImportReport": "apim_selfhosted.adopt",
+    "ImportIssue": "apim_selfhosted.adoption",
+    "ImportReport": "apim_selfhosted.adoption",
     "InvalidManifestError": "apim_selfhosted.errors",
-    "IssueKind": "apim_selfhosted.adopt",
+    "IssueKind": "apim_selfhosted.adoption",
     "KeyType": "apim_selfhosted.models",
     "KubernetesApplier": "apim_selfhosted.kube",
     "KubernetesError": "apim_selfhosted.errors",
     "ManagementClient": "apim_selfhosted.management",
     "ManagementError": "apim_selfhosted.errors",
-    "ObjectTakeover": "apim_selfhosted.adopt",
+    "ObjectTakeover": "apim_selfhosted.adoption",
     "Plan": "apim_selfhosted.results",
     "ProductionProfile": "apim_selfhosted.profile",
     "ProgressEvent": "apim_selfhosted.results",
@@ -62,18 +62,18 @@ _EXPORTS: dict[str, str] = {
     "VerificationError": "apim_selfhosted.errors",
     "VerifyReport": "apim_selfhosted.results",
     "WorkloadIdentityAuth": "apim_selfhosted.models",
-    "adopt": "apim_selfhosted.adopt",
+    "adopt": "apim_selfhosted.adoption",
     "deploy": "apim_selfhosted.steps",
     "lint": "apim_selfhosted.profile",
-    "render": "apim_selfhosted.render",
+    "render": "apim_selfhosted.rendering",
     "render_rotator": "apim_selfhosted.rotation",
     "rotate": "apim_selfhosted.rotation",
     "rotate_many": "apim_selfhosted.rotation",
     "spec_from_helm_values": "apim_selfhosted.helm",
-    "spec_from_manifests": "apim_selfhosted.adopt",
+    "spec_from_manifests": "apim_selfhosted.adoption",
     "spec_to_helm_values": "apim_selfhosted.helm",
-    "to_yaml": "apim_selfhosted.render",
-    "token_secret_name": "apim_selfhosted.render",
+    "to_yaml": "apim_selfhosted.rendering",
+    "token_secret_name": "apim_selfhosted.rendering",
     "verify": "apim_selfhosted.steps",
 }
 
@@ -140,7 +140,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from apim_selfhosted.adopt import (
+    from apim_selfhosted.adoption import (
         AdoptResult,
         ImportIssue,
         ImportReport,
@@ -187,7 +187,7 @@ if TYPE_CHECKING:
         ProductionProfile,
         lint,
     )
-    from apim_selfhosted.render import (
+    from apim_selfhosted.rendering import (
         render,
         to_yaml,
         token_secret_name,

@@ -273,7 +273,7 @@ def render_command(args: argparse.Namespace) -> int:
         >>> main(["render", "missing.yaml"])
         64
     """
-    from apim_selfhosted.render import render, to_yaml
+    from apim_selfhosted.rendering import render, to_yaml
 
     spec = load_spec(args.spec, production_defaults=args.production_defaults)
     token = None

@@ -113,13 +113,13 @@ def import_command(args: argparse.Namespace) -> int:
             values, release_name=args.release, namespace=args.namespace, **ids
         )
     elif args.manifests:
-        from apim_selfhosted.adopt import spec_from_manifests
+        from apim_selfhosted.adoption import spec_from_manifests
 
         spec, report = spec_from_manifests(
             _read(args.manifests), namespace=args.namespace, source=args.manifests, **ids
         )
     else:
-        from apim_selfhosted.adopt import adopt
+        from apim_selfhosted.adoption import adopt
         from apim_selfhosted.kube import KubernetesApplier
 
         namespace, _, name = str(args.from_cluster).partition("/")

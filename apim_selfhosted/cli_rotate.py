@@ -164,7 +164,7 @@ def rotator_command(args: argparse.Namespace) -> int:
         <function rotator_command at ...>
     """
     from apim_selfhosted.models import WorkloadIdentityAuth
-    from apim_selfhosted.render import to_yaml
+    from apim_selfhosted.rendering import to_yaml
     from apim_selfhosted.rotation import azure_rotator_role, render_rotator
 
     spec = load_spec(args.spec, production_defaults=args.production_defaults)

@@ -2,7 +2,7 @@
 
 :func:`spec_from_helm_values` maps every value of the chart to a
 :class:`~apim_selfhosted.models.DeploymentSpec` that renders the same gateway, and reports
-(:class:`~apim_selfhosted.adopt.ImportReport`) each value the library cannot honour, honours
+(:class:`~apim_selfhosted.adoption.ImportReport`) each value the library cannot honour, honours
 differently or had to assume. :func:`spec_to_helm_values` goes the other way for teams that keep
 the chart, reporting what the chart cannot express.
 
@@ -36,7 +36,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from apim_selfhosted.adopt import (
+from apim_selfhosted.adoption import (
     ImportReport,
     _gateway_data,
     _Issues,
@@ -301,7 +301,7 @@ def chart_fullname(values: Mapping[str, Any], *, release_name: str) -> str:
 
 def _chart_objects(spec: DeploymentSpec, *, release_name: str) -> dict[str, Any]:
     """``spec.existing`` for the objects chart 1.15.1 makes (its templates' names and labels)."""
-    from apim_selfhosted.render import settings_hash
+    from apim_selfhosted.rendering import settings_hash
 
     fullname = spec.base_name
     selector = {

@@ -1155,7 +1155,7 @@ class KubernetesApplier:
         if keep is None:
             import importlib
 
-            keep = importlib.import_module("apim_selfhosted.render").render(spec)
+            keep = importlib.import_module("apim_selfhosted.rendering").render(spec)
         keep_refs = {_ref(m) for m in keep}
         labels: dict[str, str] = {}
         components: set[str] = set()

@@ -36,7 +36,7 @@ from pydantic import (
 from apim_selfhosted.errors import SpecError, TokenError
 
 if TYPE_CHECKING:
-    from apim_selfhosted.adopt import ImportReport
+    from apim_selfhosted.adoption import ImportReport
 
 logger = logging.getLogger(__name__)
 
@@ -1507,9 +1507,9 @@ class ExistingObjects(_Part):
 
     A Deployment's selector cannot change, and a change to its pod template restarts every pod.
     When a gateway made by the portal's YAML, the Helm chart or by hand is adopted (see
-    :func:`apim_selfhosted.adopt.adopt`), this records what the library must keep as it is:
+    :func:`apim_selfhosted.adoption.adopt`), this records what the library must keep as it is:
     the object names, the selector and the pod template's labels and annotations.
-    :func:`apim_selfhosted.render.render` then renders with those, adds the library's labels to
+    :func:`apim_selfhosted.rendering.render` then renders with those, adds the library's labels to
     the objects' metadata only (never to the pod template) and adds the config-hash annotation
     only when the settings really change (see ``config_hash``). The Deployment keeps the spec's
     ``name``, which adopt sets to the live Deployment's name.
@@ -1552,7 +1552,7 @@ class ExistingObjects(_Part):
     config_hash: str | None = Field(
         default=None,
         description="Hash of the gateway settings the adopted spec renders "
-        "(apim_selfhosted.render.settings_hash). While the rendered settings hash the same, the "
+        "(apim_selfhosted.rendering.settings_hash). While the rendered settings hash the same, the "
         "pod template gets no config-hash annotation; when they differ it gets one, and the pods "
         "roll to read the new settings. None: always add the annotation.",
     )
@@ -1938,7 +1938,7 @@ class DeploymentSpec(BaseModel):
         except OSError as exc:
             raise SpecError(f"{target}: cannot write: {exc.strerror}", source=target) from exc
 
-    # --- adoption (apim_selfhosted.helm / apim_selfhosted.adopt) ---------------------------
+    # --- adoption (apim_selfhosted.helm / apim_selfhosted.adoption) ---------------------------
 
     @classmethod
     def from_helm_values(
@@ -2020,7 +2020,7 @@ class DeploymentSpec(BaseModel):
     ) -> tuple[DeploymentSpec, ImportReport]:
         """The spec for a gateway deployed from Kubernetes YAML (the portal's, or kubectl's).
 
-        Delegates to :func:`apim_selfhosted.adopt.spec_from_manifests`.
+        Delegates to :func:`apim_selfhosted.adoption.spec_from_manifests`.
 
         Args:
             yaml_text: The YAML documents.
@@ -2042,7 +2042,7 @@ class DeploymentSpec(BaseModel):
             ...
             apim_selfhosted.errors.SpecError: no gateway Deployment found: ...
         """
-        from apim_selfhosted.adopt import spec_from_manifests
+        from apim_selfhosted.adoption import spec_from_manifests
 
         return spec_from_manifests(
             yaml_text,

@@ -73,7 +73,7 @@ from apim_selfhosted.models import (
     WorkloadIdentityAuth,
     check_dns1123_subdomain,
 )
-from apim_selfhosted.render import token_reference
+from apim_selfhosted.rendering import token_reference
 from apim_selfhosted.results import Check, ProgressEvent, RolloutStatus
 
 if TYPE_CHECKING:
@@ -530,7 +530,7 @@ def render_rotator(
         >>> cron["spec"]["concurrencyPolicy"], cron["spec"]["schedule"]
         ('Forbid', '0 3 * * *')
     """
-    from apim_selfhosted.render import object_labels
+    from apim_selfhosted.rendering import object_labels
 
     problems: list[tuple[str, str]] = []
     if not isinstance(spec.auth, GatewayTokenAuth):
@@ -841,7 +841,7 @@ def _token_patch(
 
 
 def _token_annotations(token: Token) -> dict[str, str]:
-    from apim_selfhosted.render import ANNOTATION_TOKEN_EXPIRES_ON, LABEL_TOKEN_FINGERPRINT
+    from apim_selfhosted.rendering import ANNOTATION_TOKEN_EXPIRES_ON, LABEL_TOKEN_FINGERPRINT
 
     return {
         LABEL_TOKEN_FINGERPRINT: token.fingerprint,
@@ -850,7 +850,7 @@ def _token_annotations(token: Token) -> dict[str, str]:
 
 
 def _previous_annotations(deployment: Mapping[str, Any]) -> dict[str, str]:
-    from apim_selfhosted.render import ANNOTATION_TOKEN_EXPIRES_ON, LABEL_TOKEN_FINGERPRINT
+    from apim_selfhosted.rendering import ANNOTATION_TOKEN_EXPIRES_ON, LABEL_TOKEN_FINGERPRINT
 
     found = (((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
         "annotations"
@@ -1079,7 +1079,7 @@ def _clean_up(
     current: str,
     keep_history: int,
 ) -> tuple[str, ...]:
-    from apim_selfhosted.render import LABEL_TOKEN_EXPIRES, token_secret_selector
+    from apim_selfhosted.rendering import LABEL_TOKEN_EXPIRES, token_secret_selector
 
     secrets = kube.list_objects(
         "v1", "Secret", spec.namespace, label_selector=token_secret_selector(spec)
@@ -1202,7 +1202,7 @@ def rotate(
             "cannot rotate: " + "; ".join(f"{p}: {m}" for p, m in problems), problems=problems
         )
     from apim_selfhosted.profile import ProductionProfile
-    from apim_selfhosted.render import object_labels
+    from apim_selfhosted.rendering import object_labels
     from apim_selfhosted.steps import read_cluster_state
 
     profile = profile or ProductionProfile()
@@ -1327,7 +1327,7 @@ def _rotate_locked(
     finish: Callable[..., RotateResult],
 ) -> RotateResult:
     from apim_selfhosted.kube import DEFAULT_FIELD_MANAGER
-    from apim_selfhosted.render import (
+    from apim_selfhosted.rendering import (
         LABEL_MANAGED_BY,
         MANAGED_BY,
         token_secret,
@@ -1359,7 +1359,7 @@ def _rotate_locked(
     secret_obj = kube.get("v1", "Secret", old_secret, spec.namespace) or {}
     old_labels = (secret_obj.get("metadata") or {}).get("labels") or {}
     adopted = old_labels.get(LABEL_MANAGED_BY) != MANAGED_BY
-    from apim_selfhosted.render import LABEL_KEY_TYPE
+    from apim_selfhosted.rendering import LABEL_KEY_TYPE
 
     old_key_known = LABEL_KEY_TYPE in old_labels
     strategy = (state.deployment.get("spec") or {}).get("strategy") or {}

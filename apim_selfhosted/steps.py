@@ -238,7 +238,7 @@ def with_key_fingerprint(secret: Mapping[str, Any], fingerprint: str | None) -> 
     """A copy of a token Secret manifest annotated with the issuing key's fingerprint.
 
     Args:
-        secret: The Secret (e.g. from :func:`~apim_selfhosted.render.token_secret`).
+        secret: The Secret (e.g. from :func:`~apim_selfhosted.rendering.token_secret`).
         fingerprint: From :func:`issuing_key_fingerprint`; ``None`` returns an unchanged copy.
 
     Returns:
@@ -324,7 +324,7 @@ def read_cluster_state(
     )
     if deployment is None:
         return ClusterState(deployment=None)
-    from apim_selfhosted.render import token_reference
+    from apim_selfhosted.rendering import token_reference
 
     ref = token_reference(deployment)
     if ref is None:
@@ -549,7 +549,7 @@ def _with_placeholder_secret(
     """A dry run's rendering with a stand-in token: its Secret renamed ``<base>-token-issued``."""
     import json
 
-    from apim_selfhosted.render import token_secret_name
+    from apim_selfhosted.rendering import token_secret_name
 
     name = token_secret_name(spec, placeholder)
     text = json.dumps(manifests).replace(f'"{name}"', f'"{spec.base_name}-token-issued"')
@@ -590,7 +590,7 @@ def _prune(
     newest :data:`TOKEN_HISTORY` others, the history ``kubectl rollout undo`` needs.
     :meth:`KubernetesApplier.prune` is the exhaustive variant (every kind, by label).
     """
-    from apim_selfhosted.render import token_reference, token_secret_selector
+    from apim_selfhosted.rendering import token_reference, token_secret_selector
     from apim_selfhosted.rotation import _clean_up
 
     previous = ((state.deployment or {}).get("metadata") or {}).get("annotations") or {}
@@ -728,7 +728,7 @@ def deploy(
             problems=[("spec", "a DeploymentSpec (DeploymentSpec.from_file(path))")],
         )
     from apim_selfhosted.profile import ProductionProfile
-    from apim_selfhosted.render import render
+    from apim_selfhosted.rendering import render
 
     profile = profile or ProductionProfile()
     _emit(on_event, "validate", f"linting the spec of {spec.gateway}")
@@ -828,7 +828,7 @@ def deploy(
     if token is not None:
         # The issuing key's fingerprint: measured for a new token, kept for a reused one (the
         # live Secret of the same token has it; not applying it again would remove it).
-        from apim_selfhosted.render import token_secret_name
+        from apim_selfhosted.rendering import token_secret_name
 
         secret_name = token_secret_name(spec, token)
         fingerprint: str | None = None
@@ -1568,7 +1568,7 @@ def _verify(
     log_pods: int = 3,
 ) -> VerifyReport:
     from apim_selfhosted.profile import ProductionProfile
-    from apim_selfhosted.render import render, selector_labels
+    from apim_selfhosted.rendering import render, selector_labels
 
     current_time = _now(now)
     profile = profile or ProductionProfile()

@@ -46,7 +46,7 @@ def _spec_data(i: int, namespaces: int) -> dict[str, Any]:
 def _stand_ins(conn: Connection, gateways: int, namespaces: int, latency: float) -> None:
     """Child process: runs FakeApim and the KubeEmulator, deploys the fleet, counts requests."""
     from apim_selfhosted import DeploymentSpec, KubernetesApplier, Token
-    from apim_selfhosted.render import render
+    from apim_selfhosted.rendering import render
     from apim_selfhosted.testing import FakeApim
     from apim_selfhosted.testing.kube.emulator import KubeEmulator
 

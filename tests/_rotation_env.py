@@ -19,7 +19,7 @@ from apim_selfhosted import (
     ProgressEvent,
     Token,
 )
-from apim_selfhosted.render import render
+from apim_selfhosted.rendering import render
 from apim_selfhosted.testing import FakeApim
 from apim_selfhosted.testing.kube.emulator import KubeEmulator
 

@@ -17,10 +17,10 @@ import pytest
 import yaml
 
 from apim_selfhosted import InvalidManifestError, KubernetesApplier, SpecError, deploy
-from apim_selfhosted.adopt import adopt, spec_from_manifests
+from apim_selfhosted.adoption import adopt, spec_from_manifests
 from apim_selfhosted.helm import spec_from_helm_values
 from apim_selfhosted.models import DeploymentSpec
-from apim_selfhosted.render import render
+from apim_selfhosted.rendering import render
 from apim_selfhosted.testing.kube.emulator import KubeEmulator
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -131,7 +131,7 @@ def test_a_change_after_adoption_is_predicted_as_a_restart(kube: KubernetesAppli
     )
     live = kube.get("apps/v1", "Deployment", "gw-lib", "adopt-own")
     assert live is not None
-    from apim_selfhosted.adopt import _template_differences
+    from apim_selfhosted.adoption import _template_differences
 
     def template(spec: DeploymentSpec) -> dict[str, Any]:
         dep = next(m for m in render(spec) if m["kind"] == "Deployment")

@@ -11,9 +11,9 @@ import yaml
 from _manifest_essence import essence
 
 from apim_selfhosted import SpecError
-from apim_selfhosted.adopt import PLACEHOLDER, IssueKind, spec_from_manifests
+from apim_selfhosted.adoption import PLACEHOLDER, IssueKind, spec_from_manifests
 from apim_selfhosted.models import MAX_BASE_NAME
-from apim_selfhosted.render import render
+from apim_selfhosted.rendering import render
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "adopt"
 IDS = {"subscription_id": "sub-1", "resource_group": "rg-1"}

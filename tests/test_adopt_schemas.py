@@ -8,10 +8,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from apim_selfhosted.adopt import spec_from_manifests
+from apim_selfhosted.adoption import spec_from_manifests
 from apim_selfhosted.helm import spec_from_helm_values
 from apim_selfhosted.models import DeploymentSpec, Token
-from apim_selfhosted.render import render
+from apim_selfhosted.rendering import render
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IDS = {"subscription_id": "sub-1", "resource_group": "rg-1"}

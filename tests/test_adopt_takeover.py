@@ -21,9 +21,9 @@ import pytest
 import yaml
 
 from apim_selfhosted import KubernetesApplier, deploy
-from apim_selfhosted.adopt import adopt
+from apim_selfhosted.adoption import adopt
 from apim_selfhosted.models import DeploymentSpec, ExistingObjects
-from apim_selfhosted.render import LABEL_MANAGED_BY, MANAGED_BY, render, selector_labels
+from apim_selfhosted.rendering import LABEL_MANAGED_BY, MANAGED_BY, render, selector_labels
 from apim_selfhosted.steps import verify
 from apim_selfhosted.testing.kube.emulator import KubeEmulator
 

@@ -13,7 +13,7 @@ import yaml
 
 from apim_selfhosted import DeploymentSpec, Token
 from apim_selfhosted.cli import EXIT_BAD_INPUT, command, commands, main
-from apim_selfhosted.render import token_secret_name
+from apim_selfhosted.rendering import token_secret_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = str(ROOT / "examples" / "production.yaml")

@@ -28,7 +28,7 @@ from apim_selfhosted import (
     SpecError,
     deploy,
 )
-from apim_selfhosted.render import token_secret_selector
+from apim_selfhosted.rendering import token_secret_selector
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from _deploy_env import Env, make_env
 
 from apim_selfhosted import deploy, rotate
-from apim_selfhosted.render import secret_name_in_use, token_secret_selector
+from apim_selfhosted.rendering import secret_name_in_use, token_secret_selector
 
 
 @pytest.fixture(scope="module")

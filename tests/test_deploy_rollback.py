@@ -18,7 +18,7 @@ from _deploy_env import IMAGE, Env, make_env
 
 from apim_selfhosted import DeploymentSpec, deploy, verify
 from apim_selfhosted.kube import _normalized, applied_configuration
-from apim_selfhosted.render import token_secret_selector
+from apim_selfhosted.rendering import token_secret_selector
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_without_rollback_the_failed_state_stays_for_inspection(env: Env) -> Non
 
 
 def test_applied_configuration_reads_back_what_deploy_applied(env: Env) -> None:
-    from apim_selfhosted.render import render
+    from apim_selfhosted.rendering import render
 
     spec = env.spec()
     result = _deploy(env, spec)

@@ -30,3 +30,19 @@ def test_import_is_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+def test_exported_functions_are_not_shadowed_by_submodules() -> None:
+    # A submodule named like an exported function would replace it on the package once imported
+    # (Python binds the submodule as a package attribute), so no module may share such a name.
+    code = (
+        "import importlib, pkgutil, inspect, apim_selfhosted as a;"
+        "mods = pkgutil.walk_packages(a.__path__, 'apim_selfhosted.');"
+        "[importlib.import_module(m.name) for m in mods if '.testing' not in m.name];"
+        "bad = [n for n in a.__all__ if inspect.ismodule(getattr(a, n))];"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == ""

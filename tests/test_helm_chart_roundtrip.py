@@ -18,7 +18,7 @@ import yaml
 from _manifest_essence import essence
 
 from apim_selfhosted.helm import spec_from_helm_values
-from apim_selfhosted.render import render
+from apim_selfhosted.rendering import render
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "helm"
 

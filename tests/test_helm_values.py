@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from apim_selfhosted import SpecError
-from apim_selfhosted.adopt import PLACEHOLDER, IssueKind
+from apim_selfhosted.adoption import PLACEHOLDER, IssueKind
 from apim_selfhosted.helm import chart_fullname, spec_from_helm_values, spec_to_helm_values
 from apim_selfhosted.models import (
     MAX_BASE_NAME,
@@ -376,7 +376,7 @@ def test_helm_get_values_all_gives_the_same_spec_as_the_users_values() -> None:
 )
 def test_the_chart_objects_are_kept_in_place(example: str, release: str) -> None:
     """The spec keeps the release's names, selector, container and pod labels (spec.existing)."""
-    from apim_selfhosted.render import render
+    from apim_selfhosted.rendering import render
 
     values = yaml.safe_load((FIXTURES / f"{example}.values.yaml").read_text())
     spec, report = _import(values, release_name=release)

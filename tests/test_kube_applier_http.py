@@ -21,7 +21,7 @@ from apim_selfhosted import (
     KubernetesError,
     Token,
 )
-from apim_selfhosted.render import render
+from apim_selfhosted.rendering import render
 from apim_selfhosted.testing.kube.emulator import KubeEmulator
 
 SIGNATURE = "c2lnbmF0dXJlLW9mLXRoZS10b2tlbg=="

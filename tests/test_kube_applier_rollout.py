@@ -22,7 +22,7 @@ from apim_selfhosted import (
     ProgressEvent,
     Token,
 )
-from apim_selfhosted.render import render
+from apim_selfhosted.rendering import render
 from apim_selfhosted.testing.kube.emulator import KubeEmulator
 
 TOKEN = Token.parse("GatewayKey gw1&203001010000&c2lnbmF0dXJl")

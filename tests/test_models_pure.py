@@ -9,7 +9,7 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["apim_selfhosted.models", "apim_selfhosted.render", "apim_selfhosted.profile"]
+    "module", ["apim_selfhosted.models", "apim_selfhosted.rendering", "apim_selfhosted.profile"]
 )
 def test_pure_modules_stay_light(module: str) -> None:
     code = (

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from apim_selfhosted import DeploymentSpec, SpecError, Token, TokenError
-from apim_selfhosted.render import (
+from apim_selfhosted.rendering import (
     LABEL_GATEWAY,
     LABEL_MANAGED_BY,
     REDACTED,
@@ -220,7 +220,7 @@ def test_rendering_is_deterministic_across_processes() -> None:
     assert text == to_yaml(render(s, token.model_copy()), reveal_secrets=True)
     code = (
         "import sys; from apim_selfhosted import DeploymentSpec, Token;"
-        "from apim_selfhosted.render import render, to_yaml;"
+        "from apim_selfhosted.rendering import render, to_yaml;"
         f"s = DeploymentSpec.from_file({str(EXAMPLES / 'production.yaml')!r});"
         f"t = Token.parse({token.value.get_secret_value()!r});"
         "sys.stdout.write(to_yaml(render(s, t), reveal_secrets=True))"
@@ -573,8 +573,8 @@ def test_fast_and_pure_python_yaml_emitters_agree() -> None:
 
 def test_render_is_callable_from_the_root_whatever_was_imported_first() -> None:
     code = (
-        "import apim_selfhosted.render, apim_selfhosted.render as mod;"
-        "from apim_selfhosted.render import to_yaml;"
+        "import apim_selfhosted.rendering, apim_selfhosted.rendering as mod;"
+        "from apim_selfhosted.rendering import to_yaml;"
         "from apim_selfhosted import render, DeploymentSpec, Gateway;"
         "spec = DeploymentSpec(gateway=Gateway(subscription_id='s', resource_group='rg',"
         " service_name='contoso', name='gw1'), namespace='apim');"
@@ -587,7 +587,7 @@ def test_render_is_callable_from_the_root_whatever_was_imported_first() -> None:
 
 
 def test_token_reference_finds_the_container_reading_the_token_from_a_secret() -> None:
-    from apim_selfhosted.render import TokenReference, secret_name_in_use, token_reference
+    from apim_selfhosted.rendering import TokenReference, secret_name_in_use, token_reference
 
     def container(name: str, env: list[dict[str, Any]]) -> dict[str, Any]:
         return {"name": name, "image": "x:1", "env": env}

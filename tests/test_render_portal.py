@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from apim_selfhosted import DeploymentSpec
-from apim_selfhosted.render import render
+from apim_selfhosted.rendering import render
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTAL = list(

@@ -15,7 +15,7 @@ from kubernetes_validate.utils import schema_contents
 from referencing import Registry, Resource
 
 from apim_selfhosted import DeploymentSpec, Token
-from apim_selfhosted.render import render
+from apim_selfhosted.rendering import render
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
 SCHEMA_DIR = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"

@@ -24,7 +24,7 @@ from apim_selfhosted import (
     RotationError,
     rotate,
 )
-from apim_selfhosted.render import token_secret_name
+from apim_selfhosted.rendering import token_secret_name
 from apim_selfhosted.rotation import lease_name
 
 
@@ -176,7 +176,7 @@ def test_failed_rollout_rolls_back_to_previous_secret(env: Env) -> None:
     assert result.rollback.ok
     deployment = env.kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
     assert deployment is not None
-    from apim_selfhosted.render import secret_name_in_use
+    from apim_selfhosted.rendering import secret_name_in_use
 
     assert secret_name_in_use(deployment) == token_secret_name(spec, old)
     # The unused new Secret is gone, the old pods still serve.
@@ -258,7 +258,7 @@ def test_new_pods_that_log_authentication_failures_are_rolled_back(env: Env) -> 
     assert f"rolled back to Secret {result.old_secret}" in result.reason
     deployment = env.kube.get("apps/v1", "Deployment", spec.base_name, spec.namespace)
     assert deployment is not None
-    from apim_selfhosted.render import secret_name_in_use
+    from apim_selfhosted.rendering import secret_name_in_use
 
     assert secret_name_in_use(deployment) == token_secret_name(spec, old)
 
@@ -332,7 +332,7 @@ def test_second_rotation_at_the_same_time_yields(env: Env) -> None:
 
 
 def test_many_rotators_racing_for_the_lease_only_one_wins(env: Env) -> None:
-    from apim_selfhosted.render import object_labels
+    from apim_selfhosted.rendering import object_labels
     from apim_selfhosted.rotation import _acquire_lease
 
     spec = env.spec(replicas=1)
@@ -386,7 +386,7 @@ def test_expired_lease_of_a_crashed_rotator_is_taken_over(env: Env) -> None:
 
 
 def test_history_keeps_configured_number_of_old_secrets(env: Env) -> None:
-    from apim_selfhosted.render import token_secret_selector
+    from apim_selfhosted.rendering import token_secret_selector
 
     spec = env.spec(replicas=1)
     env.deploy(spec, env.token(spec))
@@ -562,7 +562,7 @@ def test_waiting_for_old_pods_follows_a_watch_until_they_are_gone(env: Env) -> N
 
 def test_deploy_after_a_rotation_keeps_the_new_token(env: Env) -> None:
     from apim_selfhosted import deploy
-    from apim_selfhosted.render import secret_name_in_use
+    from apim_selfhosted.rendering import secret_name_in_use
 
     spec = env.spec(replicas=2)
     first = deploy(
@@ -613,7 +613,7 @@ def test_deploy_with_a_new_image_tag_after_a_rotation(env: Env) -> None:
 
 def test_deploy_issuing_a_new_token_after_a_rotation(env: Env) -> None:
     from apim_selfhosted import deploy
-    from apim_selfhosted.render import secret_name_in_use
+    from apim_selfhosted.rendering import secret_name_in_use
 
     spec = env.spec(replicas=2)
     assert deploy(

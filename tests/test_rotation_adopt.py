@@ -19,7 +19,7 @@ import yaml
 from _rotation_env import Env, Invariant, make_env
 
 from apim_selfhosted import DeploymentSpec, rotate
-from apim_selfhosted.render import secret_name_in_use, token_secret_name
+from apim_selfhosted.rendering import secret_name_in_use, token_secret_name
 
 KUBECTL = str(Path(sys.executable).with_name("kubectl"))
 

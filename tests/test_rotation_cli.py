@@ -17,7 +17,7 @@ import yaml
 
 from apim_selfhosted import DeploymentSpec, KubernetesApplier, Token
 from apim_selfhosted.cli import EXIT_BAD_INPUT, main
-from apim_selfhosted.render import render
+from apim_selfhosted.rendering import render
 from apim_selfhosted.testing.kube.emulator import KubeEmulator
 
 SIGNATURE = "cm90YXRpb24tY2xpLXNpZ25hdHVyZQ=="

@@ -23,7 +23,7 @@ from apim_selfhosted import (
     render_rotator,
     rotate,
 )
-from apim_selfhosted.render import secret_name_in_use, token_secret_selector
+from apim_selfhosted.rendering import secret_name_in_use, token_secret_selector
 from apim_selfhosted.rotation import azure_rotator_role
 
 IDENTITY = "11111111-2222-3333-4444-555555555555"

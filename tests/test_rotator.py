@@ -13,7 +13,7 @@ import yaml
 
 from apim_selfhosted import DeploymentSpec, SpecError, render_rotator
 from apim_selfhosted.models import WorkloadIdentityAuth
-from apim_selfhosted.render import render
+from apim_selfhosted.rendering import render
 from apim_selfhosted.rotation import (
     AZURE_REGENERATE_KEY_ACTION,
     AZURE_ROTATOR_ACTIONS,

@@ -45,7 +45,7 @@ def _deploy(env: Env, spec: DeploymentSpec, **options: Any) -> Any:
 
 
 def _token_secret(env: Env, spec: DeploymentSpec, result: Any) -> dict[str, Any]:
-    from apim_selfhosted.render import token_secret_name
+    from apim_selfhosted.rendering import token_secret_name
 
     secret = env.kube.get("v1", "Secret", token_secret_name(spec, result.token), spec.namespace)
     assert secret is not None

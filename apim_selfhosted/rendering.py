@@ -43,8 +43,6 @@ import hashlib
 import json
 import logging
 import re
-import sys
-import types
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -1128,19 +1126,3 @@ def to_yaml(manifests: Iterable[Mapping[str, Any]], *, reveal_secrets: bool = Fa
         allow_unicode=False,
     )
     return text
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`render`.
-
-    ``apim_selfhosted.render`` names both this module and the function exported from the
-    package root. Once the module has been imported, Python binds the package attribute to the
-    module, so ``from apim_selfhosted import render`` may return the module; calling it then
-    renders just as the function does.
-    """
-
-    def __call__(self, spec: DeploymentSpec, token: Token | None = None) -> list[dict[str, Any]]:
-        return render(spec, token)
-
-
-sys.modules[__name__].__class__ = _CallableModule

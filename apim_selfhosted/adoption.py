@@ -338,7 +338,7 @@ def _existing_objects(
     not the spec's base name (too long for the library's names) or when its selector uses
     ``matchExpressions`` (a spec holds match labels only): then the Deployment is replaced.
     """
-    from apim_selfhosted.render import selector_labels, settings_hash
+    from apim_selfhosted.rendering import selector_labels, settings_hash
 
     dep = _find_gateway_deployment(objs)
     dspec = dep.get("spec") or {}
@@ -1891,7 +1891,7 @@ def adopt(
     """
     from apim_selfhosted.errors import AuthorizationError
     from apim_selfhosted.profile import lint
-    from apim_selfhosted.render import render
+    from apim_selfhosted.rendering import render
 
     source = f"cluster {namespace}/{name}"
     dep = kube.get("apps/v1", "Deployment", name, namespace)
