@@ -650,22 +650,7 @@ class KubernetesApplier:
             ...          "metadata": {"name": "rotation", "namespace": "apim"}}
             >>> kube.create(lease)  # doctest: +SKIP
         """
-        ref = _ref(manifest)
-        query = [("fieldManager", field_manager)]
-        if dry_run:
-            query.append(("dryRun", "All"))
-        _, data = self._call(
-            "POST",
-            collection_path(ref.api_version, ref.kind, ref.namespace),
-            verb="create",
-            resource=_resource_name(ref.api_version, ref.kind),
-            namespace=ref.namespace,
-            name=ref.name,
-            query=query,
-            body=dict(manifest),
-            content_type="application/json",
-        )
-        return dict(data)
+        return self._write("create", manifest, field_manager=field_manager, dry_run=dry_run)
 
     def replace(
         self,
@@ -697,14 +682,24 @@ class KubernetesApplier:
             >>> lease = kube.get("coordination.k8s.io/v1", "Lease", "r", "apim")  # doctest: +SKIP
             >>> kube.replace({**lease, "spec": {"holderIdentity": "me"}})  # doctest: +SKIP
         """
+        return self._write("update", manifest, field_manager=field_manager, dry_run=dry_run)
+
+    def _write(
+        self, verb: str, manifest: Mapping[str, Any], *, field_manager: str, dry_run: bool
+    ) -> dict[str, Any]:
+        """A whole-object write: ``create`` POSTs to the collection, ``update`` PUTs the object."""
         ref = _ref(manifest)
         query = [("fieldManager", field_manager)]
         if dry_run:
             query.append(("dryRun", "All"))
+        if verb == "create":
+            method, path = "POST", collection_path(ref.api_version, ref.kind, ref.namespace)
+        else:
+            method, path = "PUT", _ref_path(ref)
         _, data = self._call(
-            "PUT",
-            _ref_path(ref),
-            verb="update",
+            method,
+            path,
+            verb=verb,
             resource=_resource_name(ref.api_version, ref.kind),
             namespace=ref.namespace,
             name=ref.name,
